@@ -1,0 +1,41 @@
+# Every target that needs Python creates .venv first, so a fresh clone needs only `make demo`
+# or `make test`. PYTHON picks the interpreter for .venv (default: python3 on PATH).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: demo test lint typecheck unit matrix bench soak clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m tpe_insight.demo $(ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check tpe_insight tests benchmarks
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest -q
+
+# The whole suite: lint, types, the tests on .venv's Python, then the same tests on every other
+# CPython 3.10-3.13 that pyenv has (scripts/test-matrix.sh says which ran).
+test: lint typecheck
+	bash scripts/test-matrix.sh
+
+bench: $(STAMP)
+	$(PY) -m pytest benchmarks --benchmark-only -q
+
+soak: $(STAMP)
+	$(PY) -m pytest tests -q -m soak --run-soak
+
+clean:
+	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,0 +1,696 @@
+"""The instrumented ``ThreadPoolExecutor``: a drop-in subclass that records every task's life.
+
+Only public seams of the stdlib class are used, because its internals change between versions
+(3.12 reworked the idle semaphore, 3.14 moved the worker into ``WorkerContext``):
+
+* ``submit`` wraps the callable in :func:`_run_task`, which timestamps start and end and counts
+  the outcome *before* the future resolves, so after ``future.result()`` returns the metrics
+  already include that task;
+* the initializer is always wrapped (even when the user gave none): it runs once in every new
+  worker thread, which is how worker births and initializer failures are seen;
+* one done-callback per future catches the tasks that end without running: cancelled while
+  queued (``future.cancel()``, ``shutdown(cancel_futures=True)``) or failed by a broken pool.
+
+The per-task path allocates no container and no closure: the wrapper is a module-level function
+that receives a per-task-label :class:`~tpe_insight.lifecycle.TaskInfo` and a float timestamp as
+extra positional arguments, and the done-callback is a ``partial`` made once per task label.
+Every extra GC-tracked object per task is scanned by the collector while thousands of futures
+are alive, which is where a naive wrapper loses most of its time (see DESIGN.md, performance).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures.thread as _stdlib_thread
+import contextlib
+import contextvars
+import functools
+import math
+import os
+import sys
+import threading
+import time
+import weakref
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from concurrent.futures.thread import BrokenThreadPool
+from typing import Any, Literal, TypeVar
+
+from prometheus_client import CollectorRegistry
+
+from tpe_insight import callbacks, global_sinks, lifecycle, naming
+from tpe_insight.lifecycle import Hooks, PoolInfo, TaskInfo, dispatch, report_failure
+from tpe_insight.logs import StructlogSink, should_log
+from tpe_insight.metrics import DEFAULT_BUCKETS, PoolSeries, collector_for
+
+__all__ = ["StdlibThreadPoolExecutor", "ThreadPoolExecutor"]
+
+T = TypeVar("T")
+
+#: The class we extend, captured at import time so that ``install()`` (which replaces the name in
+#: ``concurrent.futures``) can never make us inherit from ourselves.
+StdlibThreadPoolExecutor = _stdlib_thread.ThreadPoolExecutor
+
+CpuTime = Literal["fast", "exact", "off"]
+_CPU_MODES = {"off": 0, "fast": 1, "exact": 2}
+
+#: Bound on the per-pool cache from code object to task; past it, labels are computed per submit.
+_TASK_CACHE_LIMIT = 4096
+
+
+# -- per-worker state -------------------------------------------------------------------------
+
+
+class _WorkerState:
+    """What a worker thread keeps between tasks, in the thread-local ``_tls.state``.
+
+    ``cpu_mark`` is the thread CPU clock at the end of the previous task (fast mode) or at the
+    start of the current one (exact mode). ``ran`` tells the done-callback that runs right after
+    a task in this thread that the task ran, so it has nothing left to record.
+    """
+
+    __slots__ = ("cpu_mark", "ran")
+
+    def __init__(self, cpu_mark: float) -> None:
+        self.cpu_mark = cpu_mark
+        self.ran = False
+
+
+class _WorkerExit:
+    """Counts a worker's exit when its thread-local state is freed, i.e. when the thread ends.
+
+    Thread exit is not observable through a public seam of the executor; the thread-local
+    storage of a finished thread, though, is always released, so its finalizer is our signal.
+    It lives in its own thread-local slot, not on :class:`_WorkerState`: a task's traceback
+    keeps the wrapper's frame (and so its ``state`` local) alive, which must not keep a dead
+    worker counted.
+    """
+
+    __slots__ = ("series",)
+
+    def __init__(self, series: PoolSeries) -> None:
+        self.series = series
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter teardown
+            self.series.worker_stopped()
+
+
+_tls = threading.local()
+_get_ident = threading.get_ident
+
+
+class _WorkerInit:
+    """The initializer the stdlib runs in every new worker: count the worker, then run the
+    user's initializer and count its failure (the stdlib then breaks the pool).
+
+    It holds the pool's description, never the executor: worker threads keep their initializer
+    alive, and a reference back to the executor would stop it from being collected (the stdlib's
+    workers hold only a weakref to it for that reason).
+    """
+
+    __slots__ = ("hooks", "initargs", "initializer", "pool")
+
+    def __init__(
+        self,
+        pool: PoolInfo,
+        hooks: Hooks,
+        initializer: Callable[..., object] | None,
+        initargs: tuple[Any, ...],
+    ) -> None:
+        self.pool = pool
+        self.hooks = hooks
+        self.initializer = initializer
+        self.initargs = initargs
+
+    def __call__(self) -> None:
+        pool = self.pool
+        state = _WorkerState(_cpu_now(pool))
+        series = pool.series
+        if series is not None:
+            series.worker_started()
+            _tls.exit_hook = _WorkerExit(series)
+        _tls.state = state
+        if self.hooks.worker_started:
+            dispatch(pool, self.hooks.worker_started, pool, threading.current_thread().name)
+        if self.initializer is None:
+            return
+        try:
+            self.initializer(*self.initargs)
+        except BaseException as exc:
+            if series is not None:
+                series.initializer_failed()
+            if self.hooks.initializer_failed:
+                dispatch(pool, self.hooks.initializer_failed, pool, exc)
+            raise
+
+
+def _cpu_now(pool: PoolInfo) -> float:
+    return pool.cpu_clock() if pool.cpu_mode else 0.0
+
+
+def _adopt_thread(pool: PoolInfo) -> _WorkerState:
+    """State for a thread that runs a task without having run our initializer (defensive)."""
+    state = _WorkerState(_cpu_now(pool))
+    _tls.state = state
+    return state
+
+
+# -- the per-task path ------------------------------------------------------------------------
+
+
+def _run_task(
+    task: TaskInfo,
+    submitted_at: float,
+    submitter: int,
+    fn: Callable[..., T],
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> T:
+    """Run ``fn`` for the stdlib worker, recording start, end and outcome around it."""
+    state = _tls_state(task.pool)
+    started_at = _task_started(task, state, submitted_at, submitter)
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        _task_ended(task, state, started_at, exc)
+        raise
+    _task_ended(task, state, started_at, None)
+    return result
+
+
+def _run_task_in_context(
+    task: TaskInfo,
+    submitted_at: float,
+    submitter: int,
+    context: contextvars.Context,
+    fn: Callable[..., T],
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> T:
+    """Like :func:`_run_task`, inside the submitter's ``contextvars`` context."""
+    state = _tls_state(task.pool)
+    started_at = _task_started(task, state, submitted_at, submitter)
+    try:
+        result = context.run(fn, *args, **kwargs)
+    except BaseException as exc:
+        _task_ended(task, state, started_at, exc)
+        raise
+    _task_ended(task, state, started_at, None)
+    return result
+
+
+def _tls_state(pool: PoolInfo) -> _WorkerState:
+    try:
+        return _tls.state  # type: ignore[no-any-return]
+    except AttributeError:
+        return _adopt_thread(pool)
+
+
+def _task_started(
+    task: TaskInfo, state: _WorkerState, submitted_at: float, submitter: int
+) -> float:
+    pool = task.pool
+    started_at = pool.clock()
+    state.ran = False
+    series = task.series
+    if series is not None:
+        try:
+            shard = series._local.shard
+        except AttributeError:
+            shard = series._new_shard()
+        wait = started_at - submitted_at
+        shard.started += 1
+        shard.wait_sum += wait
+        shard.wait_counts[bisect_left(series.bounds, wait)] += 1
+    for hook in task.on_started:
+        try:
+            hook(task, submitted_at, started_at)
+        except Exception as exc:
+            report_failure(pool, hook, exc)
+    if pool.cpu_mode == 2:
+        state.cpu_mark = pool.cpu_clock()
+    return started_at
+
+
+def _task_ended(
+    task: TaskInfo, state: _WorkerState, started_at: float, exc: BaseException | None
+) -> None:
+    pool = task.pool
+    ended_at = pool.clock()
+    run = ended_at - started_at
+    if pool.cpu_mode:
+        now = pool.cpu_clock()
+        cpu = now - state.cpu_mark
+        state.cpu_mark = now
+        # Fast mode charges the worker's CPU since its previous task, which includes the pool's
+        # own bookkeeping; capping at the run time keeps "CPU share" a share (<= 1).
+        if cpu > run:
+            cpu = run
+        elif cpu < 0.0:
+            cpu = 0.0
+    else:
+        cpu = 0.0
+    series = task.series
+    if series is not None:
+        try:
+            shard = series._local.shard
+        except AttributeError:
+            shard = series._new_shard()
+        if exc is None:
+            shard.succeeded += 1
+        else:
+            shard.failed += 1
+            _count_exception(task, shard.exceptions, exc)
+        shard.run_sum += run
+        shard.run_counts[bisect_left(series.bounds, run)] += 1
+        shard.cpu_sum += cpu
+    for hook in task.on_finished:
+        try:
+            hook(task, started_at, ended_at, cpu, exc)
+        except Exception as hook_exc:
+            report_failure(pool, hook, hook_exc)
+    if exc is not None and isinstance(exc, BrokenThreadPool):
+        _mark_ran(exc)
+    # Last statement before the stdlib resolves the future: the done-callback it runs next in
+    # this thread belongs to this task, which is now fully recorded.
+    state.ran = True
+
+
+def _count_exception(task: TaskInfo, exceptions: dict[str, int], exc: BaseException) -> None:
+    series = task.series
+    assert series is not None
+    label = series.pool.exception_label(naming.exception_label(exc), task.exception_cap)
+    exceptions[label] = exceptions.get(label, 0) + 1
+
+
+def _mark_ran(exc: BaseException) -> None:
+    """Tag a BrokenThreadPool that a task raised itself, so the done-callback cannot mistake it
+    for the stdlib failing a queued task of a broken pool."""
+    with contextlib.suppress(Exception):  # an exotic __setattr__
+        exc._tpe_ran = True  # type: ignore[attr-defined]
+
+
+def _task_done(task: TaskInfo, future: Future[Any]) -> None:
+    """Done-callback of every future: records the tasks that ended without running."""
+    state: _WorkerState | None = getattr(_tls, "state", None)
+    if state is not None and state.ran:
+        state.ran = False
+        return
+    try:
+        _task_done_slow(task, future)
+    except Exception as exc:  # never let our callback pass for a failing user callback
+        report_failure(task.pool, _task_done, exc)
+
+
+def _task_done_slow(task: TaskInfo, future: Future[Any]) -> None:
+    # Slow path: cancelled, failed by a broken pool, or a callback added after the task ran.
+    if future.cancelled():
+        exc: BaseException | None = None
+        cancelled = True
+    else:
+        exc = future.exception()
+        if exc is None or not isinstance(exc, BrokenThreadPool) or getattr(exc, "_tpe_ran", False):
+            return  # it ran, and _task_ended recorded it
+        cancelled = False
+    series = task.series
+    if series is not None:
+        shard = series.shard()
+        if cancelled:
+            shard.cancelled += 1
+        else:
+            shard.not_run_failed += 1
+            assert exc is not None
+            _count_exception(task, shard.exceptions, exc)
+    for hook in task.on_not_run:
+        try:
+            hook(task, cancelled, exc)
+        except Exception as hook_exc:
+            report_failure(task.pool, hook, hook_exc)
+
+
+callbacks.install_filter(_task_done)
+
+
+# -- the executor -----------------------------------------------------------------------------
+
+
+class ThreadPoolExecutor(StdlibThreadPoolExecutor):
+    """``concurrent.futures.ThreadPoolExecutor`` that records every task's lifecycle.
+
+    The positional arguments, defaults, return values and exceptions are the stdlib's. The
+    keyword-only options add the instrumentation:
+
+    name
+        The ``pool`` label. Default: ``thread_name_prefix`` if given, else the creating call
+        site as ``module:function`` (never a per-instance value, so a pool per request does not
+        add time series).
+    registry
+        The ``prometheus_client.CollectorRegistry`` to export to (default: the global one).
+    metrics
+        ``False`` turns the Prometheus metrics off (sinks still get events).
+    sinks
+        Extra event sinks (see :class:`tpe_insight.Sink`), e.g. a profiler or your own.
+    logs
+        ``True``/``False`` to switch the structlog events on or off; ``None`` (default) logs
+        only when structlog has been configured by the program, so a drop-in never starts
+        printing on its own.
+    logger
+        The structlog logger to use (default ``structlog.get_logger("tpe_insight")``).
+    log_tasks
+        Also log a debug event per task (submitted / started / finished). Off by default.
+    log_exception_details
+        Include exception messages and tracebacks in ``task_failed`` logs. Off by default:
+        messages may hold user data.
+    propagate_context
+        Run each task inside a copy of the submitter's ``contextvars`` context, so
+        ``structlog.contextvars`` bindings (request ids) follow the work into the worker.
+    task_labels
+        ``False`` labels every task ``all`` instead of by callable.
+    max_task_labels, max_exception_labels
+        Per-pool caps on distinct ``task`` and ``exception`` label values (default 50 and 20);
+        the rest are counted as ``other``.
+    cpu_time
+        ``"fast"`` (default): one thread-CPU clock read per task; a task is charged the worker's
+        CPU since its previous task ended (which includes the pool's own few-µs bookkeeping),
+        capped at its run time. ``"exact"``: two reads per task. ``"off"``: none.
+    buckets
+        Histogram bounds in seconds (default 100 µs to 60 s).
+    clock, cpu_clock
+        Time sources (default ``time.perf_counter`` and ``time.thread_time``); injectable so
+        tests and examples can assert exact durations.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        *,
+        name: str | None = None,
+        registry: CollectorRegistry | None = None,
+        metrics: bool = True,
+        sinks: Iterable[object] = (),
+        logs: bool | None = None,
+        logger: Any = None,
+        log_tasks: bool = False,
+        log_exception_details: bool = False,
+        propagate_context: bool = False,
+        task_labels: bool = True,
+        max_task_labels: int = 50,
+        max_exception_labels: int = 20,
+        cpu_time: CpuTime = "fast",
+        buckets: Sequence[float] | None = None,
+        clock: Callable[[], float] | None = None,
+        cpu_clock: Callable[[], float] | None = None,
+    ) -> None:
+        # The stdlib validates its own arguments first, with its own messages. Our initializer
+        # wrapper is always callable, so a bad user initializer is re-validated by the stdlib
+        # class itself: the exception (type, message, precedence) is exactly the stdlib's.
+        if initializer is not None and not callable(initializer):
+            StdlibThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)
+        label = self._pool_label(name, thread_name_prefix)
+        options = _Options(
+            metrics=metrics,
+            registry=registry,
+            sinks=sinks,
+            logs=logs,
+            log_tasks=log_tasks,
+            log_exception_details=log_exception_details,
+            propagate_context=propagate_context,
+            task_labels=task_labels,
+            max_task_labels=max_task_labels,
+            max_exception_labels=max_exception_labels,
+            cpu_time=cpu_time,
+            buckets=buckets,
+            clock=clock,
+            cpu_clock=cpu_clock,
+        )
+        series = None
+        if options.metrics:
+            series = collector_for(options.registry).pool_series(label, options.buckets)
+        # max_workers is known only once the stdlib has applied its default; set just below.
+        pool = PoolInfo(
+            label,
+            max_workers=0,
+            thread_name_prefix=thread_name_prefix,
+            clock=options.clock,
+            cpu_clock=options.cpu_clock,
+            series=series,
+        )
+        pool.cpu_mode = _CPU_MODES[options.cpu_time]
+        all_sinks = [*options.sinks, *global_sinks.active()]
+        if options.log_sink is not None:
+            all_sinks.insert(0, options.log_sink)
+        hooks = Hooks(pool, all_sinks)
+        worker_init = _WorkerInit(pool, hooks, initializer, initargs)
+        super().__init__(max_workers, thread_name_prefix, worker_init, ())
+        pool.max_workers = _max_workers_of(self, max_workers)
+
+        self._tpe_pool = pool
+        self._tpe_hooks = hooks
+        self._tpe_options = options
+        self._tpe_tasks: dict[object, TaskInfo] = {}
+        self._tpe_tasks_lock = threading.Lock()
+        self._tpe_all_tasks: TaskInfo | None = None
+        self._tpe_shutdown_lock = threading.Lock()
+        self._tpe_is_shut_down = False
+        self._tpe_close: weakref.finalize[Any, Any] | None = None
+        if series is not None:
+            series.pool_opened(pool.max_workers)
+            # Also closes the gauge if the pool is garbage-collected without shutdown().
+            self._tpe_close = weakref.finalize(self, series.pool_closed, pool.max_workers)
+        if hooks.pool_created:
+            dispatch(pool, hooks.pool_created, pool)
+
+    @staticmethod
+    def _pool_label(name: str | None, thread_name_prefix: object) -> str:
+        if name is not None:
+            return naming.validate_pool_name(name)
+        if thread_name_prefix:
+            return naming.clean(str(thread_name_prefix))
+        # Skip our own frames and any subclass __init__ chain: label the code that asked for
+        # the pool.
+        frame = sys._getframe(1)
+        while frame.f_back is not None and (
+            frame.f_code.co_name == "__init__"
+            and isinstance(frame.f_locals.get("self"), StdlibThreadPoolExecutor)
+        ):
+            frame = frame.f_back
+        return naming.call_site_label(frame)
+
+    # -- tasks --
+
+    def _task_info(self, fn: Callable[..., Any]) -> TaskInfo:
+        """The TaskInfo for ``fn``'s label, cached by code object for plain functions."""
+        if not self._tpe_options.task_labels:
+            task = self._tpe_all_tasks
+            if task is None:
+                task = self._tpe_all_tasks = self._new_task_info(naming.ALL_TASKS)
+            return task
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            task = self._tpe_tasks.get(code)
+            if task is not None:
+                return task
+        label = naming.task_label(fn)
+        with self._tpe_tasks_lock:
+            task = self._tpe_tasks.get(label)
+            if task is None:
+                task = self._new_task_info(label)
+                if len(self._tpe_tasks) < _TASK_CACHE_LIMIT:
+                    self._tpe_tasks[label] = task
+            if code is not None and len(self._tpe_tasks) < _TASK_CACHE_LIMIT:
+                self._tpe_tasks[code] = task
+        return task
+
+    def _new_task_info(self, label: str) -> TaskInfo:
+        pool = self._tpe_pool
+        options = self._tpe_options
+        series = None
+        if pool.series is not None:
+            series = pool.series.task_series(label, options.max_task_labels)
+            label = series.task
+        task = TaskInfo(pool, label, series, self._tpe_hooks)
+        task.exception_cap = options.max_exception_labels
+        task.on_done = functools.partial(_task_done, task)
+        return task
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Schedule ``fn(*args, **kwargs)``; as the stdlib, plus the lifecycle records."""
+        task = self._task_info(fn)
+        submitted_at = task.pool.clock()
+        try:
+            if self._tpe_options.propagate_context:
+                future = super().submit(
+                    _run_task_in_context,
+                    task,
+                    submitted_at,
+                    _get_ident(),
+                    contextvars.copy_context(),
+                    fn,
+                    *args,
+                    **kwargs,
+                )
+            else:
+                future = super().submit(
+                    _run_task, task, submitted_at, _get_ident(), fn, *args, **kwargs
+                )
+        except BrokenThreadPool as exc:  # a RuntimeError too: test it first
+            self._rejected("broken", exc)
+            raise
+        except RuntimeError as exc:
+            self._rejected("shutdown", exc)
+            raise
+        series = task.series
+        if series is not None:
+            try:
+                shard = series._local.shard
+            except AttributeError:
+                shard = series._new_shard()
+            shard.submitted += 1
+        future.add_done_callback(task.on_done)
+        hooks = self._tpe_hooks.task_submitted
+        if hooks:
+            dispatch(task.pool, hooks, task, submitted_at)
+        return future
+
+    def _rejected(self, reason: str, exc: BaseException) -> None:
+        pool = self._tpe_pool
+        if pool.series is not None:
+            pool.series.rejected_one(reason)
+        if self._tpe_hooks.task_rejected:
+            dispatch(pool, self._tpe_hooks.task_rejected, pool, reason, exc)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """As the stdlib; the first call also closes the pool's gauges and logs a summary."""
+        try:
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        finally:
+            with self._tpe_shutdown_lock:
+                first = not self._tpe_is_shut_down
+                self._tpe_is_shut_down = True
+            if first:
+                if self._tpe_close is not None:
+                    self._tpe_close()
+                hooks = self._tpe_hooks.pool_shutdown
+                if hooks:
+                    dispatch(self._tpe_pool, hooks, self._tpe_pool, wait, cancel_futures)
+
+    # -- introspection --
+
+    @property
+    def pool_label(self) -> str:
+        """The ``pool`` label this executor's metrics carry."""
+        return self._tpe_pool.label
+
+    @property
+    def pool_info(self) -> PoolInfo:
+        """The description of this pool that sinks receive."""
+        return self._tpe_pool
+
+
+def _max_workers_of(executor: StdlibThreadPoolExecutor, requested: int | None) -> int:
+    """The effective ``max_workers``: the stdlib's value when readable, else its formula."""
+    value = getattr(executor, "_max_workers", None)
+    if isinstance(value, int):
+        return value
+    if requested is not None:  # pragma: no cover - only on an unknown future layout
+        return requested
+    cpus = getattr(os, "process_cpu_count", os.cpu_count)() or 1  # pragma: no cover
+    return min(32, cpus + 4)  # pragma: no cover
+
+
+class _Options:
+    """The keyword-only options, validated once; each error names the option."""
+
+    def __init__(
+        self,
+        *,
+        metrics: object,
+        registry: object,
+        sinks: object,
+        logs: object,
+        log_tasks: object,
+        log_exception_details: object,
+        propagate_context: object,
+        task_labels: object,
+        max_task_labels: object,
+        max_exception_labels: object,
+        cpu_time: object,
+        buckets: object,
+        clock: object,
+        cpu_clock: object,
+    ) -> None:
+        self.metrics = _flag("metrics", metrics)
+        if registry is not None and not isinstance(registry, CollectorRegistry):
+            raise TypeError(
+                "registry must be a prometheus_client.CollectorRegistry or None, "
+                f"not {type(registry).__name__}"
+            )
+        self.registry: CollectorRegistry | None = registry
+        self.sinks = lifecycle.validate_sinks(sinks)
+        if logs is not None:
+            logs = _flag("logs", logs)
+        self.log_tasks = _flag("log_tasks", log_tasks)
+        self.log_exception_details = _flag("log_exception_details", log_exception_details)
+        self.propagate_context = _flag("propagate_context", propagate_context)
+        self.task_labels = _flag("task_labels", task_labels)
+        self.max_task_labels = _positive_int("max_task_labels", max_task_labels)
+        self.max_exception_labels = _positive_int("max_exception_labels", max_exception_labels)
+        if cpu_time not in _CPU_MODES:
+            raise ValueError(f"cpu_time must be one of 'fast', 'exact', 'off', not {cpu_time!r}")
+        self.cpu_time: CpuTime = cpu_time  # type: ignore[assignment]
+        self.buckets = _buckets(buckets)
+        self.clock: Callable[[], float] = _clock("clock", clock, time.perf_counter)
+        self.cpu_clock: Callable[[], float] = _clock("cpu_clock", cpu_clock, time.thread_time)
+        self.log_sink: StructlogSink | None = None
+        if should_log(logs):
+            self.log_sink = StructlogSink(
+                logger=None,
+                log_tasks=self.log_tasks,
+                exception_details=self.log_exception_details,
+            )
+
+
+def _flag(option: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{option} must be True or False, not {value!r}")
+    return value
+
+
+def _positive_int(option: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{option} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{option} must be at least 1, got {value}")
+    return value
+
+
+def _buckets(value: object) -> tuple[float, ...]:
+    if value is None:
+        return DEFAULT_BUCKETS
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"buckets must be a sequence of numbers, not {type(value).__name__}")
+    bounds = tuple(value)
+    if not bounds:
+        raise ValueError("buckets must not be empty")
+    for bound in bounds:
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+            raise TypeError(f"buckets must hold numbers, got {bound!r}")
+        if not math.isfinite(bound) or bound <= 0:
+            raise ValueError(f"buckets must be positive and finite, got {bound!r}")
+    if any(b >= a for a, b in zip(bounds[1:], bounds, strict=False)):
+        raise ValueError("buckets must be strictly increasing")
+    return tuple(float(b) for b in bounds)
+
+
+def _clock(option: str, value: object, default: Callable[[], float]) -> Callable[[], float]:
+    if value is None:
+        return default
+    if not callable(value):
+        raise TypeError(f"{option} must be a callable returning seconds, not {value!r}")
+    return value
