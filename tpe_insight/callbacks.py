@@ -15,15 +15,25 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from concurrent.futures import Future
 from typing import Any
 
 from tpe_insight.lifecycle import TaskInfo, dispatch
 
-__all__ = ["install_filter"]
+__all__ = ["install_filter", "remember"]
 
 _STDLIB_MESSAGE = "exception calling callback for %r"
 _installed = False
+
+# Futures whose done-callback ran outside the normal path (see executor._task_done_slow): the
+# callback is then not in the future's list, so the filter looks here.
+_late: weakref.WeakKeyDictionary[Future[Any], TaskInfo] = weakref.WeakKeyDictionary()
+
+
+def remember(future: Future[Any], task: TaskInfo) -> None:
+    """Map ``future`` to its task for the filter, for as long as the future lives."""
+    _late[future] = task
 
 
 class CallbackFailureFilter(logging.Filter):
@@ -53,14 +63,16 @@ class CallbackFailureFilter(logging.Filter):
         if not isinstance(future, Future):
             return None
         callbacks = getattr(future, "_done_callbacks", None)  # private: guarded, read-only
-        if not isinstance(callbacks, list):
-            return None
-        for callback in callbacks:
-            if isinstance(callback, functools.partial) and callback.func is self._done_callback:
-                task = callback.args[0] if callback.args else None
-                if isinstance(task, TaskInfo):
-                    return task
-        return None
+        if isinstance(callbacks, list):
+            for callback in callbacks:
+                if (
+                    isinstance(callback, functools.partial)
+                    and callback.func is self._done_callback
+                    and callback.args
+                    and isinstance(callback.args[0], TaskInfo)
+                ):
+                    return callback.args[0]
+        return _late.get(future)
 
 
 def install_filter(done_callback: Any) -> None:

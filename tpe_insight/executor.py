@@ -227,7 +227,7 @@ def _task_started(
         shard.wait_counts[bisect_left(series.bounds, wait)] += 1
     for hook in task.on_started:
         try:
-            hook(task, submitted_at, started_at)
+            hook(task, submitted_at, started_at, submitter)
         except Exception as exc:
             report_failure(pool, hook, exc)
     if pool.cpu_mode == 2:
@@ -307,6 +307,9 @@ def _task_done(task: TaskInfo, future: Future[Any]) -> None:
 
 def _task_done_slow(task: TaskInfo, future: Future[Any]) -> None:
     # Slow path: cancelled, failed by a broken pool, or a callback added after the task ran.
+    # In the last case the stdlib called us without storing us in the future's callback list,
+    # so remember the future's task for the callback-failure filter (weakly: no leak).
+    callbacks.remember(future, task)
     if future.cancelled():
         exc: BaseException | None = None
         cancelled = True
