@@ -36,7 +36,9 @@ def test_two_live_pools_sharing_a_label_add_up(registry: CollectorRegistry) -> N
     gate = threading.Event()
     a = ThreadPoolExecutor(2, name="shared", registry=registry)
     b = ThreadPoolExecutor(3, name="shared", registry=registry)
-    futures = [a.submit(gate.wait, 10) for _ in range(4)] + [b.submit(gate.wait, 10) for _ in range(5)]
+    futures = [a.submit(gate.wait, 10) for _ in range(4)] + [
+        b.submit(gate.wait, 10) for _ in range(5)
+    ]
 
     def value(name: str) -> float | None:
         return registry.get_sample_value(name, {"pool": "shared"})
@@ -144,9 +146,7 @@ def test_exception_label_cap(registry: CollectorRegistry) -> None:
     def raise_it(cls: type[Exception]) -> None:
         raise cls()
 
-    with ThreadPoolExecutor(
-        1, name="exc", max_exception_labels=2, registry=registry
-    ) as executor:
+    with ThreadPoolExecutor(1, name="exc", max_exception_labels=2, registry=registry) as executor:
         for cls in errors:
             executor.submit(raise_it, cls)
     labels = {

@@ -27,7 +27,9 @@ def stdlib_error(*args: Any, **kwargs: Any) -> BaseException:
         (("4",), {}),
     ],
 )
-def test_stdlib_arguments_get_the_stdlib_errors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def test_stdlib_arguments_get_the_stdlib_errors(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
     expected = stdlib_error(*args, **kwargs)
     with pytest.raises(type(expected)) as info:
         ThreadPoolExecutor(*args, registry=CollectorRegistry(), **kwargs)

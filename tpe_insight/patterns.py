@@ -23,7 +23,8 @@ def fail_fast(futures: Iterable[Future[T]], timeout: float | None = None) -> Ite
 
     * A task that raised: every future not yet started is cancelled (running ones cannot be,
       and finish on their own), then that exception is re-raised unchanged.
-    * A future that was cancelled by someone else counts as a failure (``CancelledError``).
+    * A future that was cancelled by someone else counts as a failure (``CancelledError``),
+      reported, as ``as_completed`` does, once the pool has dequeued it.
     * ``timeout`` is the total wait, as in ``as_completed``; on ``TimeoutError`` the pending
       futures are cancelled too.
     * If the consumer stops iterating early (``break``, an exception in its loop body), the
