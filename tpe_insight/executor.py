@@ -98,6 +98,8 @@ class _WorkerExit:
 
 _tls = threading.local()
 _get_ident = threading.get_ident
+# Called directly rather than through super(): a super object per submit is one more allocation.
+_stdlib_submit = StdlibThreadPoolExecutor.submit
 
 
 class _WorkerInit:
@@ -528,7 +530,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         submitted_at = task.pool.clock()
         try:
             if self._tpe_options.propagate_context:
-                future = super().submit(
+                future = _stdlib_submit(
+                    self,
                     _run_task_in_context,
                     task,
                     submitted_at,
@@ -539,8 +542,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                     **kwargs,
                 )
             else:
-                future = super().submit(
-                    _run_task, task, submitted_at, _get_ident(), fn, *args, **kwargs
+                future = _stdlib_submit(
+                    self, _run_task, task, submitted_at, _get_ident(), fn, *args, **kwargs
                 )
         except BrokenThreadPool as exc:  # a RuntimeError too: test it first
             self._rejected("broken", exc)
