@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m tpe_insight.demo $(ARGS)
+	$(PY) -m tpe_insight.cli demo $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
