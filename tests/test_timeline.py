@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -156,7 +157,7 @@ def test_counts_ordering_and_workers_with_a_real_clock() -> None:
             for s in timeline.spans
             if s.worker_id == worker_id and s.started_at is not None
         )
-        for (_, end), (start, _) in zip(mine, mine[1:]):
+        for (_, end), (start, _) in itertools.pairwise(mine):
             assert end <= start
 
 

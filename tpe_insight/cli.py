@@ -291,8 +291,10 @@ def _demo(parser: _Parser, argv: list[str]) -> int:
             f"  --out DIR   directory for {TRACE_FILE} and {REPORT_FILE} (default ./{DEFAULT_OUT})"
         )
         print("\nThe demo's own options:")
-        demo_args = ["--help"]
-    out = _prepare_out(args.out)
+        demo_args = ["--help"]  # the demo's argparse prints them and exits 0
+    else:
+        _prepare_out(args.out)
+    out = args.out
     with Profile() as prof:
         try:
             code = demo.main(demo_args)
