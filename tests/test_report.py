@@ -168,6 +168,24 @@ def test_cpu_bound_lint() -> None:
     assert "cpu-bound" not in _codes(Timeline([_pool(1)], spans=io))
 
 
+def test_cpu_bound_lint_sees_through_gil_waits() -> None:
+    """Four workers each 25% on CPU (the rest waiting for the GIL) keep one core busy: flagged.
+
+    By CPU share alone (25%) this work would pass for I/O-bound; the core load (1.0) shows it.
+    """
+    gil_bound = _spans(8, wait=0.0, run=0.1, cpu=0.025, workers=4)
+    analysis = analyse(Timeline([_pool(1)], spans=gil_bound))
+    (pool,) = analysis.pools
+    assert pool.cpu_share == pytest.approx(0.25)
+    assert pool.core_load == pytest.approx(1.0)
+    assert pool.verdict == "CPU-bound"
+    assert "cpu-bound" in [lint.code for lint in lints.check(analysis)]
+    assert "overstated" in render_report(analysis)
+    light = _spans(8, wait=0.0, run=0.1, cpu=0.005, workers=4)
+    (light_pool,) = analyse(Timeline([_pool(1)], spans=light)).pools
+    assert light_pool.verdict == "I/O-bound"
+
+
 def test_oversized_lint() -> None:
     """32 workers for work that never ran more than 2 at once fires; 8 for 4 does not."""
     narrow = _spans(20, wait=0.0, run=0.1, workers=2)

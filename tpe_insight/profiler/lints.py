@@ -9,7 +9,8 @@ code                      fires when
 ``saturated``             queue wait ≥ ``SATURATED_WAIT_RATIO`` x run time in total, over at least
                           ``MIN_TASKS`` started tasks: tasks spend longer waiting for a worker
                           than working, so the pool is the bottleneck.
-``cpu-bound``             CPU share ≥ ``stats.CPU_BOUND_SHARE`` (0.7) over at least
+``cpu-bound``             the pool's verdict is CPU-bound (CPU share or core load ≥
+                          ``stats.CPU_BOUND_SHARE``, 0.7; see :mod:`stats`) over at least
                           ``MIN_CPU_BOUND_RUN_SECONDS`` of run time on a pool with more than one
                           worker: the GIL lets one thread compute at a time, so threads add
                           overhead, not speed.
@@ -28,7 +29,6 @@ code                      fires when
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -108,15 +108,17 @@ def check(analysis: Analysis) -> Iterator[Lint]:
         if (
             pool.record.max_workers > 1
             and pool.run_total >= MIN_CPU_BOUND_RUN_SECONDS
-            and not math.isnan(pool.cpu_share)
-            and pool.cpu_share >= CPU_BOUND_SHARE
+            and pool.verdict == "CPU-bound"
         ):
             yield Lint(
                 "cpu-bound",
                 label,
-                f"tasks spent {pool.cpu_share:.0%} of their run time on the CPU: threads do "
-                "not run Python code in parallel (the GIL), so this pool adds overhead, not "
-                "speed. Use a ProcessPoolExecutor, or code that releases the GIL.",
+                f"tasks spent {pool.cpu_share:.0%} of their run time on the CPU and the pool "
+                f"kept {pool.core_load:.1f} CPU core(s) busy while it had work (>= "
+                f"{CPU_BOUND_SHARE:.1f} is CPU-bound). Threads do not run Python code in "
+                "parallel (the GIL), so for such work they add overhead, not speed, and the "
+                "run times (and the what-if) include waiting for the GIL. Use a "
+                "ProcessPoolExecutor, or code that releases the GIL.",
             )
         if (
             started >= MIN_TASKS

@@ -32,7 +32,6 @@ from tpe_insight.profiler.stats import (
     TaskStats,
     analyse,
     counter_series,
-    verdict,
 )
 from tpe_insight.profiler.summary import format_ms, format_seconds
 from tpe_insight.timeline import CANCELLED, ERROR, Span, Timeline
@@ -226,6 +225,17 @@ def _lanes_svg(pool: PoolStats, spans: list[Span], timeline: Timeline, colour: _
         )
     if queue_row is not None:
         y = 4 + queue_row * (LANE_H + LANE_GAP)
+        # Tasks cancelled together (fail-fast, shutdown(cancel_futures=True)) share one mark;
+        # a count next to it says how many.
+        stacked: dict[int, int] = {}
+        for span in never_ran:
+            key = round(scale.x(span.ended_at) / 6)
+            stacked[key] = stacked.get(key, 0) + 1
+        for key, count in stacked.items():
+            if count > 1:
+                body.append(
+                    f'<text x="{key * 6 + 8}" y="{y + LANE_H / 2 + 4}" class="count">{count}</text>'
+                )
         for span in never_ran:
             x = scale.x(span.ended_at)
             mark = "cancel" if span.outcome == CANCELLED else "notrun"
@@ -342,14 +352,24 @@ def _speedup(value: float) -> str:
     return "&#8211;" if math.isnan(value) else f"&#215;{value:.2f}"
 
 
+def _inflated(verdict: str) -> str:
+    """CPU-bound run times include waiting for the GIL, so sum-of-runs overstates the serial
+    time and the speedup; say so where the number is shown."""
+    if verdict != "CPU-bound":
+        return ""
+    return '<br><span class="warn">overstated: run times include GIL waits</span>'
+
+
 def _pct(value: float) -> str:
     return "&#8211;" if math.isnan(value) else f"{value:.0%}"
 
 
-def _verdict_badge(share: float, verdict: str) -> str:
+def _verdict_badge(share: float, verdict: str, core_load: float = math.nan) -> str:
     cls = {"I/O-bound": "io", "CPU-bound": "cpu", "mixed": "mixed"}.get(verdict, "none")
+    load = "" if math.isnan(core_load) else f" · {core_load:.2f} cores"
     return (
-        f'<span class="badge {cls}">{_e(verdict)}</span> <span class="dim">CPU {_pct(share)}</span>'
+        f'<span class="badge {cls}">{_e(verdict)}</span> '
+        f'<span class="dim">CPU {_pct(share)}{load}</span>'
     )
 
 
@@ -378,13 +398,13 @@ def _task_table(tasks: Sequence[TaskStats], colour: _Colours, with_pool: bool) -
                     task.run.p99,
                 )
             )
-            + f"<td>{_verdict_badge(task.cpu_share, verdict(task.cpu_share))}</td></tr>"
+            + f"<td class=num>{_pct(task.cpu_share)}</td></tr>"
         )
     return (
         '<table class="grid-table"><thead><tr>'
         f"{head}<th>task</th><th>n</th><th>outcomes</th>"
         "<th>wait p50 ms</th><th>p95</th><th>p99</th><th>run p50 ms</th><th>p95</th><th>p99</th>"
-        f"<th>work type</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>CPU share</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -401,7 +421,7 @@ def _whatif_table(pool: PoolStats) -> str:
         rows.append(
             f"<tr{mark}><td class=num>{label}</td>"
             f"<td class=num>{_e(format_seconds(prediction.wall_seconds))}</td>"
-            f"<td class=num>{'&#8211;' if math.isnan(speed) else f'x{speed:.2f}'}</td>"
+            f"<td class=num>{_speedup(speed)}</td>"
             f'<td class="bar-cell"><div class="bar" style="width:{bar:.1f}%"></div></td></tr>'
         )
     error = ""
@@ -441,11 +461,11 @@ def _pool_section(pool: PoolStats, analysis: Analysis, colour: _Colours) -> str:
         _card("wall", _e(format_seconds(pool.wall)), "first submit → last end"),
         _card(
             "speedup vs serial",
-            "&#8211;" if math.isnan(pool.speedup) else f"&#215;{pool.speedup:.2f}",
-            f"serial {_e(format_seconds(pool.run_total))}",
+            _speedup(pool.speedup),
+            f"serial {_e(format_seconds(pool.run_total))}" + _inflated(pool.verdict),
         ),
         _card("utilisation", _pct(pool.utilisation), f"peak {pool.peak_busy} running"),
-        _card("work type", _verdict_badge(pool.cpu_share, pool.verdict), ""),
+        _card("work type", _verdict_badge(pool.cpu_share, pool.verdict, pool.core_load), ""),
         _card(
             "queue", f"{pool.peak_queued}", f"peak queued · p95 wait {format_ms(pool.wait.p95)} ms"
         ),
@@ -505,7 +525,7 @@ def _pools_table(analysis: Analysis) -> str:
             f"<td class=num>{_pct(pool.utilisation)}</td>"
             f"<td class=num>{format_ms(pool.wait.p95)}</td>"
             f"<td class=num>{format_ms(pool.run.p95)}</td>"
-            f"<td>{_verdict_badge(pool.cpu_share, pool.verdict)}</td></tr>"
+            f"<td>{_verdict_badge(pool.cpu_share, pool.verdict, pool.core_load)}</td></tr>"
         )
     return (
         '<table class="grid-table"><thead><tr><th>pool</th><th>id</th><th>max_workers</th>'
@@ -547,7 +567,7 @@ padding:1px 5px;border-radius:4px}
 svg{display:block;margin:4px 0 8px;font:11px system-ui,sans-serif}
 .lane{fill:#f3f4f6;stroke:#e5e7eb}.lane-label,.row-label{text-anchor:end;fill:#444}
 .row-label{font-size:10px}.grid{stroke:#e5e7eb;stroke-dasharray:2 3}
-.tick{fill:#777;text-anchor:middle;font-size:10px}
+.tick{fill:#777;text-anchor:middle;font-size:10px}.count{fill:#555;font-size:11px;font-weight:600}
 rect.fail{stroke:#d62728;stroke-width:2}.cross{stroke:#fff;stroke-width:2}
 .birth{fill:#2ca02c}.cancel{stroke:#7f7f7f;stroke-width:2}.notrun{stroke:#d62728;stroke-width:2}
 .queued{fill:url(#hatch);stroke:#c9ced6;stroke-width:.5}
@@ -571,7 +591,7 @@ ul.lints{margin:0;padding:0;list-style:none}
 border-radius:0 6px 6px 0}.lint-stuck,.lint-cpu-bound{border-color:#cf222e;background:#fff0ef}
 .lint pre{background:#1f2328;color:#e6edf3;padding:10px;border-radius:6px;overflow:auto;
 font-size:12px;max-height:320px;white-space:pre-wrap}
-.ok{color:#116329}footer{color:var(--dim);font-size:12px;margin-top:24px}
+.ok{color:#116329}.warn{color:#a40e26}footer{color:var(--dim);font-size:12px;margin-top:24px}
 """
 
 
@@ -595,10 +615,15 @@ def render_report(timeline: Timeline | Analysis, *, title: str = "tpe-insight re
         _card("wall", _e(format_seconds(analysis.wall)), "first submit → last end"),
         _card(
             "speedup vs serial",
-            "&#8211;" if math.isnan(analysis.speedup) else f"&#215;{analysis.speedup:.2f}",
-            f"sum of run times {_e(format_seconds(analysis.run_total))} ÷ wall",
+            _speedup(analysis.speedup),
+            f"sum of run times {_e(format_seconds(analysis.run_total))} ÷ wall"
+            + _inflated(analysis.verdict),
         ),
-        _card("work type", _verdict_badge(analysis.cpu_share, analysis.verdict), ""),
+        _card(
+            "work type",
+            _verdict_badge(analysis.cpu_share, analysis.verdict, analysis.core_load),
+            "",
+        ),
         _card(
             "dropped spans",
             str(dropped),
@@ -606,10 +631,12 @@ def render_report(timeline: Timeline | Analysis, *, title: str = "tpe-insight re
         ),
     ]
     verdict_text = (
-        f"CPU share is thread CPU time ÷ run time. At or below {IO_BOUND_SHARE:.0%} the tasks "
-        "mostly wait (I/O-bound): threads overlap the waits, and this is the work a thread pool "
-        f"is for. At or above {CPU_BOUND_SHARE:.0%} they compute (CPU-bound): the GIL runs one "
-        "thread's Python code at a time, so threads do not make it faster."
+        "CPU share is thread CPU time ÷ run time; core load is CPU time ÷ the time at least one "
+        "task ran (cores kept busy). When the tasks mostly wait (both at or below "
+        f"{IO_BOUND_SHARE:.0%}: I/O-bound) threads overlap the waits: the work a thread pool is "
+        f"for. When either reaches {CPU_BOUND_SHARE:.0%} they compute (CPU-bound): the GIL runs "
+        "one thread's Python code at a time, so threads do not make it faster, and a task's run "
+        "time includes its wait for the GIL, which hides it from the CPU share alone."
     )
     body = [
         "<header><h1>",

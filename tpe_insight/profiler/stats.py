@@ -11,6 +11,13 @@ Definitions (per pool instance):
 * **speedup**: serial time ÷ wall (what the pool bought you);
 * **utilisation**: serial time ÷ (``max_workers`` x wall);
 * **CPU share**: thread CPU seconds ÷ run seconds; near 1 the tasks computed, near 0 they waited.
+* **core load**: thread CPU seconds ÷ the time at least one task was running: how many CPU cores
+  the pool kept busy while it had work.
+
+Why both: when several threads run pure-Python code, each task's run time includes the time it
+waits for the GIL, so its CPU share falls to about 1/k on k busy workers and the work *looks*
+I/O-bound. The pool as a whole still keeps about one core busy, and that is what core load
+shows. The verdict is CPU-bound when either measure says so.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ __all__ = [
     "PoolStats",
     "TaskStats",
     "analyse",
+    "busy_seconds",
     "counter_series",
     "percentile",
     "verdict",
@@ -78,15 +86,37 @@ class Distribution:
         )
 
 
-def verdict(cpu_share: float) -> str:
-    """``I/O-bound``, ``CPU-bound``, ``mixed`` or ``-`` (nothing ran)."""
+def verdict(cpu_share: float, core_load: float = math.nan) -> str:
+    """``I/O-bound``, ``CPU-bound``, ``mixed`` or ``-`` (nothing ran).
+
+    CPU-bound when the tasks' CPU share, or the pool's core load (see the module docstring), is
+    at least :data:`CPU_BOUND_SHARE`; I/O-bound when both are at most :data:`IO_BOUND_SHARE`.
+    """
     if math.isnan(cpu_share):
         return "-"
-    if cpu_share >= CPU_BOUND_SHARE:
+    load = 0.0 if math.isnan(core_load) else core_load
+    if cpu_share >= CPU_BOUND_SHARE or load >= CPU_BOUND_SHARE:
         return "CPU-bound"
-    if cpu_share <= IO_BOUND_SHARE:
+    if cpu_share <= IO_BOUND_SHARE and load <= IO_BOUND_SHARE:
         return "I/O-bound"
     return "mixed"
+
+
+def busy_seconds(spans: Iterable[Span]) -> float:
+    """Length of the union of the run intervals: the time at least one task was running."""
+    intervals = sorted((s.started_at, s.ended_at) for s in spans if s.started_at is not None)
+    total = 0.0
+    current_start = current_end = -math.inf
+    for start, end in intervals:
+        if start > current_end:
+            if current_end > current_start:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        elif end > current_end:
+            current_end = end
+    if current_end > current_start:
+        total += current_end - current_start
+    return total
 
 
 @dataclass
@@ -121,6 +151,7 @@ class PoolStats:
     peak_queued: int
     predictions: list[whatif.Prediction]
     tasks: list[TaskStats] = field(default_factory=list)
+    busy: float = 0.0
 
     @property
     def tasks_total(self) -> int:
@@ -141,8 +172,13 @@ class PoolStats:
         return self.cpu_total / self.run_total if self.run_total > 0 else math.nan
 
     @property
+    def core_load(self) -> float:
+        """CPU cores kept busy while at least one task ran."""
+        return self.cpu_total / self.busy if self.busy > 0 else math.nan
+
+    @property
     def verdict(self) -> str:
-        return verdict(self.cpu_share)
+        return verdict(self.cpu_share, self.core_load)
 
     @property
     def predicted_recorded(self) -> float:
@@ -163,6 +199,7 @@ class Analysis:
     wall: float
     run_total: float
     cpu_total: float
+    busy: float = 0.0
 
     @property
     def counts(self) -> dict[str, int]:
@@ -177,8 +214,12 @@ class Analysis:
         return self.cpu_total / self.run_total if self.run_total > 0 else math.nan
 
     @property
+    def core_load(self) -> float:
+        return self.cpu_total / self.busy if self.busy > 0 else math.nan
+
+    @property
     def verdict(self) -> str:
-        return verdict(self.cpu_share)
+        return verdict(self.cpu_share, self.core_load)
 
 
 def counter_series(spans: Iterable[Span]) -> list[tuple[float, int, int]]:
@@ -271,6 +312,7 @@ def analyse(timeline: Timeline) -> Analysis:
                     _task_stats(record.label, name, group)
                     for name, group in sorted(task_groups.items())
                 ],
+                busy=busy_seconds(ran),
             )
         )
 
@@ -287,4 +329,5 @@ def analyse(timeline: Timeline) -> Analysis:
         wall=whatif.measured_wall(ran_all),
         run_total=math.fsum(s.run_seconds for s in ran_all),
         cpu_total=math.fsum(s.cpu_seconds for s in ran_all),
+        busy=busy_seconds(ran_all),
     )

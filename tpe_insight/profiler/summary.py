@@ -49,6 +49,10 @@ def _percent(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.0%}"
 
 
+def _cores(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
 def _ratio(value: float) -> str:
     return "-" if math.isnan(value) else f"x{value:.2f}"
 
@@ -77,8 +81,14 @@ def render_summary(timeline: Timeline | Analysis) -> str:
         lines.append(
             f"  serial time {format_seconds(analysis.run_total)} -> speedup "
             f"{_ratio(analysis.speedup)} over running the same tasks serially; CPU share "
-            f"{_percent(analysis.cpu_share)}: {analysis.verdict}"
+            f"{_percent(analysis.cpu_share)}, core load {_cores(analysis.core_load)}: "
+            f"{analysis.verdict}"
         )
+        if analysis.verdict == "CPU-bound":
+            lines.append(
+                "  (CPU-bound: run times include waiting for the GIL, so the serial time and "
+                "speedup are overstated)"
+            )
     if analysis.timeline.dropped:
         lines.append(
             f"  ring buffer: {analysis.timeline.dropped} oldest span(s) dropped "
@@ -114,7 +124,8 @@ def _pool_lines(pool: PoolStats) -> list[str]:
         lines.append(
             f"  wall {format_seconds(pool.wall)}, serial {format_seconds(pool.run_total)}, "
             f"speedup {_ratio(pool.speedup)}, utilisation {_percent(pool.utilisation)}, "
-            f"CPU share {_percent(pool.cpu_share)} ({pool.verdict}), peak {pool.peak_busy} "
+            f"CPU share {_percent(pool.cpu_share)}, core load {_cores(pool.core_load)} "
+            f"({pool.verdict}), peak {pool.peak_busy} "
             f"running / {pool.peak_queued} queued"
         )
         lines.append(
