@@ -36,7 +36,7 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from tpe_insight import global_sinks, naming
@@ -500,7 +500,7 @@ class Recorder(Sink):
             if running_for < older_than:
                 continue
             frame = frames.get(ident)
-            stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
+            stack = _task_stack(frame) if frame is not None else ""
             self._seen_running.append(
                 RunningTask(
                     task.pool.pool_id,
@@ -513,6 +513,20 @@ class Recorder(Sink):
                     stack,
                 )
             )
+
+
+def _task_stack(frame: FrameType) -> str:
+    """The worker's stack from the task's own code down: the frames above it (threading, the
+    stdlib worker loop, our wrapper) are the same for every task and only bury the answer."""
+    summary = traceback.extract_stack(frame)
+    for index in range(len(summary) - 1, -1, -1):
+        entry = summary[index]
+        if entry.name.startswith("_run_task") and entry.filename.endswith(
+            ("tpe_insight/executor.py", "tpe_insight\\executor.py")
+        ):
+            summary = traceback.StackSummary.from_list(summary[index + 1 :])
+            break
+    return "".join(summary.format())
 
 
 def _describe(exc: BaseException) -> tuple[str, str | None]:

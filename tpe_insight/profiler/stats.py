@@ -32,6 +32,7 @@ from tpe_insight.timeline import OUTCOMES, PoolRecord, Span, Timeline
 __all__ = [
     "CPU_BOUND_SHARE",
     "IO_BOUND_SHARE",
+    "VERDICT_MIN_RUN_SECONDS",
     "Analysis",
     "Distribution",
     "PoolStats",
@@ -49,6 +50,10 @@ CPU_BOUND_SHARE = 0.7
 
 #: CPU share at or below which work is called I/O-bound: threads overlap the waits.
 IO_BOUND_SHARE = 0.3
+
+#: Least total run time (seconds) for a verdict: the thread-CPU clock is coarse, and a few
+#: microsecond tasks are mostly the interpreter's own overhead, whatever the work is.
+VERDICT_MIN_RUN_SECONDS = 0.01
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -178,6 +183,8 @@ class PoolStats:
 
     @property
     def verdict(self) -> str:
+        if self.run_total < VERDICT_MIN_RUN_SECONDS:
+            return "-"
         return verdict(self.cpu_share, self.core_load)
 
     @property
@@ -219,6 +226,8 @@ class Analysis:
 
     @property
     def verdict(self) -> str:
+        if self.run_total < VERDICT_MIN_RUN_SECONDS:
+            return "-"
         return verdict(self.cpu_share, self.core_load)
 
 
