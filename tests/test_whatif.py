@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import pytest
@@ -96,8 +97,10 @@ def test_prediction_for_another_max_workers_matches_a_real_run_within_15_percent
     spans = timeline.spans
     (predicted_8,) = whatif.predict(spans, 4, [8])
     (predicted_2,) = whatif.predict(spans, 4, [2])
-    _, measured_8 = _recorded_run(8)
-    _, measured_2 = _recorded_run(2)
+    # The median of three runs: one run can be delayed by an unrelated process on a busy CI
+    # machine, which is noise the simulation does not (and should not) model.
+    measured_8 = statistics.median(_recorded_run(8)[1] for _ in range(3))
+    measured_2 = statistics.median(_recorded_run(2)[1] for _ in range(3))
     assert abs(predicted_8.wall_seconds - measured_8) / measured_8 < 0.15, (
         predicted_8,
         measured_8,
