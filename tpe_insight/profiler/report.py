@@ -441,6 +441,16 @@ def _whatif_table(pool: PoolStats) -> str:
     )
 
 
+def _work_type_card(share: float, verdict: str, core_load: float) -> str:
+    cls = {"I/O-bound": "io", "CPU-bound": "cpu", "mixed": "mixed"}.get(verdict, "none")
+    load = "&#8211;" if math.isnan(core_load) else f"{core_load:.2f}"
+    return _card(
+        "work type",
+        f'<span class="badge big {cls}">{_e(verdict)}</span>',
+        f"CPU share {_pct(share)} · core load {load}",
+    )
+
+
 def _card(label: str, value: str, sub: str = "") -> str:
     return (
         f'<div class="card"><div class="card-label">{label}</div>'
@@ -465,7 +475,7 @@ def _pool_section(pool: PoolStats, analysis: Analysis, colour: _Colours) -> str:
             f"serial {_e(format_seconds(pool.run_total))}" + _inflated(pool.verdict),
         ),
         _card("utilisation", _pct(pool.utilisation), f"peak {pool.peak_busy} running"),
-        _card("work type", _verdict_badge(pool.cpu_share, pool.verdict, pool.core_load), ""),
+        _work_type_card(pool.cpu_share, pool.verdict, pool.core_load),
         _card(
             "queue", f"{pool.peak_queued}", f"peak queued · p95 wait {format_ms(pool.wait.p95)} ms"
         ),
@@ -561,6 +571,7 @@ padding:1px 5px;border-radius:4px}
 .card-label{font-size:11.5px;text-transform:uppercase;letter-spacing:.04em;color:var(--dim)}
 .card-value{font-size:22px;font-weight:600;margin:2px 0}.card-sub{font-size:12px;color:var(--dim)}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
+.badge.big{font-size:16px;padding:2px 10px;margin:3px 0}
 .badge.io{background:#dafbe1;color:#116329}.badge.cpu{background:#ffebe9;color:#a40e26}
 .badge.mixed{background:#fff8c5;color:#7d4e00}.badge.none{background:#eee;color:#666}
 .hint,.note{color:var(--dim);font-size:12.5px;margin:2px 0 6px}
@@ -619,11 +630,7 @@ def render_report(timeline: Timeline | Analysis, *, title: str = "tpe-insight re
             f"sum of run times {_e(format_seconds(analysis.run_total))} ÷ wall"
             + _inflated(analysis.verdict),
         ),
-        _card(
-            "work type",
-            _verdict_badge(analysis.cpu_share, analysis.verdict, analysis.core_load),
-            "",
-        ),
+        _work_type_card(analysis.cpu_share, analysis.verdict, analysis.core_load),
         _card(
             "dropped spans",
             str(dropped),
