@@ -12,6 +12,7 @@ import pytest
 
 import tpe_insight
 from tpe_insight import ThreadPoolExecutor, global_sinks, named
+from tpe_insight.lifecycle import Hooks, PoolInfo, TaskInfo
 from tpe_insight.profiler import lints
 from tpe_insight.profiler.stats import analyse
 from tpe_insight.timeline import CANCELLED, ERROR, SUCCESS, Recorder, Timeline, profile
@@ -324,3 +325,45 @@ def test_timeline_dict_round_trip() -> None:
     assert Timeline.from_dict(timeline.to_dict()) == timeline
     with pytest.raises(ValueError, match="malformed"):
         Timeline.from_dict({"pools": "nope"})
+
+
+def test_hooks_arriving_out_of_order_still_match_the_submitter() -> None:
+    """The core reports a submit after the stdlib queued it, so a fast worker can start and
+    finish the task first. The recorder matches submits to spans at snapshot time, and takes the
+    submitter from task_started when the core passes it (the 4-argument hook)."""
+    recorder = Recorder()
+    pool = PoolInfo(
+        "direct",
+        max_workers=1,
+        thread_name_prefix="",
+        clock=lambda: 5.0,
+        cpu_clock=lambda: 0.0,
+        series=None,
+    )
+    task = TaskInfo(pool, "job", None, Hooks(pool, [recorder]))
+    recorder.pool_created(pool)
+    recorder.worker_started(pool, "worker-0")  # this thread plays the worker
+
+    submitter_ident: list[int] = []
+
+    def submit(submitted_at: float) -> None:
+        submitter_ident.append(threading.get_ident())
+        recorder.task_submitted(task, submitted_at)
+
+    # Task 1 runs and ends before its submit is reported (3-argument hook, first core release).
+    recorder.task_started(task, 1.0, 2.0)
+    recorder.task_finished(task, 2.0, 3.0, 0.5, None)
+    other = threading.Thread(target=submit, args=(1.0,), name="late-submitter")
+    other.start()
+    other.join()
+    # Task 2: the core passes the submitter's ident (4-argument hook).
+    submit(2.5)
+    recorder.task_started(task, 2.5, 3.0, submitter_ident[-1])
+    recorder.task_finished(task, 3.0, 4.0, 0.25, ValueError("late"))
+
+    first, second = recorder.snapshot().spans
+    assert (first.submitted_at, first.started_at, first.ended_at) == (1.0, 2.0, 3.0)
+    assert first.submitter == "late-submitter"
+    assert second.submitter == threading.current_thread().name
+    assert (second.outcome, second.exception, second.message) == (ERROR, "ValueError", "late")
+    assert first.worker_id == second.worker_id == recorder.snapshot().workers[0].worker_id

@@ -50,7 +50,8 @@ POOL_PID_BASE = 1
 
 #: tid for pool-level events (counters, instants, async queue slices) and for tasks run by a
 #: thread the recorder never saw start (it cannot happen with the core executor; defensive).
-POOL_TID = 0
+#: Not 0: trace viewers treat tid 0 as the kernel's idle thread.
+POOL_TID = 999_998
 UNKNOWN_WORKER_TID = 999_999
 
 #: Longest ``submit`` slice on a caller track (µs); shorter when the next submit comes sooner,
