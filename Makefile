@@ -14,11 +14,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m tpe_insight.demo $(ARGS)
+	$(PY) -m tpe_insight.cli demo $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check tpe_insight tests benchmarks
+	$(PY) -m ruff format --check tpe_insight tests $(wildcard benchmarks)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

@@ -13,20 +13,25 @@ from tpe_insight.naming import named
 from tpe_insight.patch import install, installed, uninstall
 from tpe_insight.patterns import fail_fast
 from tpe_insight.server import start_metrics_server
+from tpe_insight.timeline import Profile, Recorder, Timeline, profile
 
 __all__ = [
     "DEFAULT_BUCKETS",
     "METRICS",
     "PoolInfo",
+    "Profile",
+    "Recorder",
     "Sink",
     "StdlibThreadPoolExecutor",
     "StructlogSink",
     "TaskInfo",
     "ThreadPoolExecutor",
+    "Timeline",
     "fail_fast",
     "install",
     "installed",
     "named",
+    "profile",
     "start_metrics_server",
     "uninstall",
 ]

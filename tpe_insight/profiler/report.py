@@ -1,0 +1,690 @@
+"""The HTML report: one self-contained file, readable from ``file://`` with no network.
+
+Why server-side SVG and no JavaScript: the report must work offline, from a mail attachment or a
+CI artefact, and stay safe with hostile task names and exception messages. Every picture is
+inline SVG drawn here; hovering a shape shows its details through SVG ``<title>`` elements.
+There is no ``<script>``, no external stylesheet, font or image. Every user-provided string
+(pool labels, task names, thread names, exception classes and messages, stacks) goes through
+:func:`html.escape` (quotes included) before it is written, in text and in attributes alike.
+
+Sections: headline numbers, lints, then per pool: worker lanes (tasks coloured by task name,
+failures outlined red and crossed, cancels marked on the queue row, idle time as the lane's
+empty background, worker birth as a green tick), queue-depth/busy-worker chart, per-task
+lifecycles (queued segment, then running segment), percentiles per task, and the what-if table.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import datetime
+import hashlib
+import html
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tpe_insight.profiler import lints, whatif
+from tpe_insight.profiler.stats import (
+    CPU_BOUND_SHARE,
+    IO_BOUND_SHARE,
+    Analysis,
+    PoolStats,
+    TaskStats,
+    analyse,
+    counter_series,
+)
+from tpe_insight.profiler.summary import format_ms, format_seconds
+from tpe_insight.timeline import CANCELLED, ERROR, Span, Timeline
+
+__all__ = ["MAX_LIFECYCLE_ROWS", "MAX_POOLS", "MAX_SPANS_DRAWN", "render_report", "write_report"]
+
+#: Spans drawn per pool in the lanes; beyond it, the newest are drawn and the rest counted
+#: (a browser slows down past a few tens of thousands of SVG shapes).
+MAX_SPANS_DRAWN = 20_000
+
+#: Rows in a pool's per-task lifecycle view (the first tasks submitted).
+MAX_LIFECYCLE_ROWS = 60
+
+#: Pools given a full section; the rest are listed in the pool table.
+MAX_POOLS = 12
+
+#: Categorical palette (colour-blind friendly, Okabe-Ito + Tableau) for the first task names.
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#b07aa1",
+    "#76b7b2",
+    "#edc948",
+    "#9c755f",
+    "#ff9da7",
+    "#8cd17d",
+    "#a0cbe8",
+    "#ffbe7d",
+    "#d4a6c8",
+)
+
+FAIL = "#d62728"
+CANCEL = "#7f7f7f"
+BIRTH = "#2ca02c"
+
+# Geometry of the SVG charts (viewBox units; the SVG scales to the page width).
+WIDTH = 1200
+LEFT = 190
+RIGHT = 20
+LANE_H = 22
+LANE_GAP = 6
+AXIS_H = 24
+
+
+def _e(value: object) -> str:
+    """Escape anything for HTML text and attribute values (quotes included)."""
+    return html.escape(str(value), quote=True)
+
+
+class _Colours:
+    """A stable colour per task name: palette order for the first names, then a hash hue."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._colours: dict[str, str] = {}
+        for i, name in enumerate(sorted(set(names))):
+            if i < len(PALETTE):
+                self._colours[name] = PALETTE[i]
+
+    def __call__(self, name: str) -> str:
+        colour = self._colours.get(name)
+        if colour is None:
+            digest = hashlib.blake2s(name.encode("utf-8", "replace"), digest_size=2).digest()
+            hue = int.from_bytes(digest, "big") / 65535
+            r, g, b = colorsys.hls_to_rgb(hue, 0.55, 0.55)
+            colour = f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+            self._colours[name] = colour
+        return colour
+
+
+def _nice_step(span: float, target_ticks: int = 8) -> float:
+    if span <= 0:
+        return 1.0
+    raw = span / target_ticks
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if raw <= factor * magnitude:
+            return factor * magnitude
+    return 10 * magnitude  # pragma: no cover
+
+
+def _time_label(seconds: float, step: float) -> str:
+    if step >= 1:
+        return f"{seconds:.0f} s"
+    if step >= 1e-3:
+        decimals = max(0, -math.floor(math.log10(step * 1e3)))
+        return f"{seconds * 1e3:.{decimals}f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+class _Scale:
+    """Maps pool-clock seconds to x in the chart area."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start = start
+        self.end = end if end > start else start + 1e-6
+        self.width = WIDTH - LEFT - RIGHT
+
+    def x(self, t: float) -> float:
+        return LEFT + (t - self.start) / (self.end - self.start) * self.width
+
+    def axis(self, y: float, height: float) -> list[str]:
+        step = _nice_step(self.end - self.start)
+        parts = []
+        tick = 0.0
+        while self.start + tick <= self.end + step * 1e-9:
+            x = self.x(self.start + tick)
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{y + height:.1f}" '
+                'class="grid"/>'
+                f'<text x="{x:.1f}" y="{y + height + 14:.1f}" class="tick">'
+                f"{_e(_time_label(tick, step))}</text>"
+            )
+            tick += step
+        return parts
+
+
+def _span_title(span: Span, pool_label: str) -> str:
+    lines = [f"{span.task} — {span.outcome}", f"pool {pool_label}"]
+    if span.queue_wait is not None:
+        lines.append(f"queued {format_seconds(span.queue_wait)}")
+    if span.started_at is not None:
+        lines.append(
+            f"ran {format_seconds(span.run_seconds)}, CPU {format_seconds(span.cpu_seconds)}"
+        )
+    if span.submitter:
+        lines.append(f"submitted by {span.submitter}")
+    if span.exception:
+        lines.append(f"{span.exception}: {span.message or ''}")
+    return _e("\n".join(lines))
+
+
+def _lanes_svg(pool: PoolStats, spans: list[Span], timeline: Timeline, colour: _Colours) -> str:
+    """Worker lanes: one row per worker plus a queue row for tasks that never ran."""
+    record = pool.record
+    workers = [w for w in timeline.workers if w.pool_id == record.pool_id]
+    lane_of = {w.worker_id: i for i, w in enumerate(workers)}
+    never_ran = [s for s in spans if s.started_at is None]
+    orphans = [s for s in spans if s.started_at is not None and s.worker_id not in lane_of]
+    rows = [w.thread_name for w in workers]
+    if orphans:
+        lane_of[-1] = len(rows)
+        rows.append("(unknown worker)")
+    queue_row = len(rows) if never_ran else None
+    if never_ran:
+        rows.append("never ran")
+    times = [t for s in spans for t in (s.submitted_at, s.started_at, s.ended_at) if t is not None]
+    times.extend(w.started_at for w in workers)
+    if not times:
+        return ""
+    scale = _Scale(min(times), max(times))
+    height = AXIS_H + len(rows) * (LANE_H + LANE_GAP) + 10
+    body: list[str] = []
+    chart_h = len(rows) * (LANE_H + LANE_GAP)
+    body.extend(scale.axis(4, chart_h))
+    for i, name in enumerate(rows):
+        y = 4 + i * (LANE_H + LANE_GAP)
+        body.append(
+            f'<rect x="{LEFT}" y="{y}" width="{scale.width}" height="{LANE_H}" class="lane"/>'
+            f'<text x="{LEFT - 8}" y="{y + LANE_H / 2 + 4}" class="lane-label">'
+            f"{_e(_clip(name, 26))}<title>{_e(name)}</title></text>"
+        )
+    drawn = spans[-MAX_SPANS_DRAWN:]
+    for span in drawn:
+        if span.started_at is None:
+            continue
+        lane = lane_of.get(span.worker_id if span.worker_id in lane_of else -1, 0)
+        y = 4 + lane * (LANE_H + LANE_GAP)
+        x0, x1 = scale.x(span.started_at), scale.x(span.ended_at)
+        width = max(x1 - x0, 0.8)
+        failed = span.outcome == ERROR
+        cls = ' class="fail"' if failed else ""
+        body.append(
+            f'<rect x="{x0:.2f}" y="{y + 1}" width="{width:.2f}" height="{LANE_H - 2}" '
+            f'fill="{colour(span.task)}"{cls}><title>{_span_title(span, record.label)}</title>'
+            "</rect>"
+        )
+        if failed:
+            cx, cy = x0 + width / 2, y + LANE_H / 2
+            body.append(
+                f'<path d="M{cx - 4:.1f},{cy - 4:.1f}L{cx + 4:.1f},{cy + 4:.1f}'
+                f'M{cx - 4:.1f},{cy + 4:.1f}L{cx + 4:.1f},{cy - 4:.1f}" class="cross"/>'
+            )
+    for worker in workers:
+        y = 4 + lane_of[worker.worker_id] * (LANE_H + LANE_GAP)
+        x = scale.x(worker.started_at)
+        body.append(
+            f'<path d="M{x:.1f},{y - 2}L{x + 5:.1f},{y - 2}L{x:.1f},{y + 6}Z" class="birth">'
+            f"<title>{_e(worker.thread_name)} started at "
+            f"{_e(format_seconds(worker.started_at - scale.start))}</title></path>"
+        )
+    if queue_row is not None:
+        y = 4 + queue_row * (LANE_H + LANE_GAP)
+        # Tasks cancelled together (fail-fast, shutdown(cancel_futures=True)) share one mark;
+        # a count next to it says how many.
+        stacked: dict[int, int] = {}
+        for span in never_ran:
+            key = round(scale.x(span.ended_at) / 6)
+            stacked[key] = stacked.get(key, 0) + 1
+        for key, count in stacked.items():
+            if count > 1:
+                body.append(
+                    f'<text x="{key * 6 + 8}" y="{y + LANE_H / 2 + 4}" class="count">{count}</text>'
+                )
+        for span in never_ran:
+            x = scale.x(span.ended_at)
+            mark = "cancel" if span.outcome == CANCELLED else "notrun"
+            body.append(
+                f'<path d="M{x - 5:.1f},{y + 5}L{x + 5:.1f},{y + LANE_H - 5}M{x - 5:.1f},'
+                f'{y + LANE_H - 5}L{x + 5:.1f},{y + 5}" class="{mark}">'
+                f"<title>{_span_title(span, record.label)}</title></path>"
+            )
+    note = ""
+    if len(spans) > len(drawn):
+        note = (
+            f'<p class="note">Drawing the newest {len(drawn)} of {len(spans)} tasks of this '
+            "pool.</p>"
+        )
+    return _svg(height, body) + note
+
+
+def _counter_svg(spans: list[Span], record_max: int) -> str:
+    """Queue depth (area) and busy workers (line) over time."""
+    series = counter_series(spans)
+    if len(series) < 2:
+        return ""
+    scale = _Scale(series[0][0], series[-1][0])
+    height = 110
+    chart_top, chart_h = 8, 70
+    peak = max(*(q for _, q, _ in series), record_max, 1)
+
+    def y(value: float) -> float:
+        return chart_top + chart_h - value / peak * chart_h
+
+    body = scale.axis(chart_top, chart_h)
+    body.append(
+        f'<text x="{LEFT - 8}" y="{chart_top + 12}" class="lane-label">{peak}</text>'
+        f'<text x="{LEFT - 8}" y="{chart_top + chart_h}" class="lane-label">0</text>'
+        f'<line x1="{LEFT}" y1="{y(record_max):.1f}" x2="{WIDTH - RIGHT}" y2="{y(record_max):.1f}" '
+        'class="limit"><title>max_workers</title></line>'
+    )
+    for index, key in ((1, "queue"), (2, "busy")):
+        points = [f"{LEFT:.1f},{y(0):.1f}"]
+        previous = 0
+        for time, *values in series:
+            x = scale.x(time)
+            points.append(f"{x:.1f},{y(previous):.1f}")
+            previous = values[index - 1]
+            points.append(f"{x:.1f},{y(previous):.1f}")
+        points.append(f"{WIDTH - RIGHT:.1f},{y(previous):.1f}")
+        if key == "queue":
+            points.append(f"{WIDTH - RIGHT:.1f},{y(0):.1f}")
+            body.append(f'<polygon points="{" ".join(points)}" class="queue-area"/>')
+        else:
+            body.append(f'<polyline points="{" ".join(points)}" class="busy-line"/>')
+    return _svg(height, body)
+
+
+def _lifecycle_svg(spans: list[Span], pool_label: str, colour: _Colours) -> str:
+    """Per-task rows: queued segment (pale, hatched) then running segment (solid)."""
+    ordered = sorted(
+        (s for s in spans if s.submitted_at is not None),
+        key=lambda s: s.submitted_at if s.submitted_at is not None else 0.0,
+    )[:MAX_LIFECYCLE_ROWS]
+    if not ordered:
+        return ""
+    start = min(s.submitted_at for s in ordered if s.submitted_at is not None)
+    end = max(s.ended_at for s in ordered)
+    scale = _Scale(start, end)
+    row_h, gap = 12, 3
+    chart_h = len(ordered) * (row_h + gap)
+    body = scale.axis(4, chart_h)
+    for i, span in enumerate(ordered):
+        assert span.submitted_at is not None
+        y = 4 + i * (row_h + gap)
+        colour_of = colour(span.task)
+        queue_end = span.started_at if span.started_at is not None else span.ended_at
+        x0, xq, x1 = scale.x(span.submitted_at), scale.x(queue_end), scale.x(span.ended_at)
+        title = _span_title(span, pool_label)
+        body.append(
+            f'<text x="{LEFT - 8}" y="{y + row_h - 2}" class="row-label">'
+            f"{_e(_clip(span.task, 30))}</text>"
+            f'<rect x="{x0:.2f}" y="{y}" width="{max(xq - x0, 0.5):.2f}" height="{row_h}" '
+            f'class="queued"><title>{title}</title></rect>'
+        )
+        if span.started_at is not None:
+            cls = ' class="fail"' if span.outcome == ERROR else ""
+            body.append(
+                f'<rect x="{xq:.2f}" y="{y}" width="{max(x1 - xq, 0.8):.2f}" height="{row_h}" '
+                f'fill="{colour_of}"{cls}><title>{title}</title></rect>'
+            )
+        else:
+            body.append(
+                f'<path d="M{xq - 4:.1f},{y + 1}L{xq + 4:.1f},{y + row_h - 1}M{xq - 4:.1f},'
+                f'{y + row_h - 1}L{xq + 4:.1f},{y + 1}" class="cancel"><title>{title}</title>'
+                "</path>"
+            )
+    note = ""
+    if len(spans) > len(ordered):
+        note = (
+            f'<p class="note">The first {len(ordered)} of {len(spans)} tasks, in submit order.</p>'
+        )
+    return _svg(chart_h + AXIS_H + 8, body) + note
+
+
+def _svg(height: float, body: Sequence[str]) -> str:
+    return (
+        f'<svg viewBox="0 0 {WIDTH} {height:.0f}" width="100%" role="img" '
+        f'preserveAspectRatio="xMinYMin meet">{"".join(body)}</svg>'
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "…" + text[-(limit - 1) :]
+
+
+def _speedup(value: float) -> str:
+    return "&#8211;" if math.isnan(value) else f"&#215;{value:.2f}"
+
+
+def _inflated(verdict: str) -> str:
+    """CPU-bound run times include waiting for the GIL, so sum-of-runs overstates the serial
+    time and the speedup; say so where the number is shown."""
+    if verdict != "CPU-bound":
+        return ""
+    return '<br><span class="warn">overstated: run times include GIL waits</span>'
+
+
+def _pct(value: float) -> str:
+    return "&#8211;" if math.isnan(value) else f"{value:.0%}"
+
+
+def _verdict_badge(share: float, verdict: str, core_load: float = math.nan) -> str:
+    cls = {"I/O-bound": "io", "CPU-bound": "cpu", "mixed": "mixed"}.get(verdict, "none")
+    load = "" if math.isnan(core_load) else f" · {core_load:.2f} cores"
+    return (
+        f'<span class="badge {cls}">{_e(verdict)}</span> '
+        f'<span class="dim">CPU {_pct(share)}{load}</span>'
+    )
+
+
+def _task_table(tasks: Sequence[TaskStats], colour: _Colours, with_pool: bool) -> str:
+    head = "<th>pool</th>" if with_pool else ""
+    rows = []
+    for task in tasks:
+        n = sum(task.counts.values())
+        outcomes = " ".join(
+            f'<span class="o-{name}">{count} {name}</span>'
+            for name, count in task.counts.items()
+            if count
+        )
+        pool_cell = f"<td>{_e(task.pool)}</td>" if with_pool else ""
+        rows.append(
+            f'<tr>{pool_cell}<td class="task"><i style="background:{colour(task.task)}"></i>'
+            f"{_e(task.task)}</td><td class=num>{n}</td><td>{outcomes}</td>"
+            + "".join(
+                f"<td class=num>{format_ms(value)}</td>"
+                for value in (
+                    task.wait.p50,
+                    task.wait.p95,
+                    task.wait.p99,
+                    task.run.p50,
+                    task.run.p95,
+                    task.run.p99,
+                )
+            )
+            + f"<td class=num>{_pct(task.cpu_share)}</td></tr>"
+        )
+    return (
+        '<table class="grid-table"><thead><tr>'
+        f"{head}<th>task</th><th>n</th><th>outcomes</th>"
+        "<th>wait p50 ms</th><th>p95</th><th>p99</th><th>run p50 ms</th><th>p95</th><th>p99</th>"
+        f"<th>CPU share</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _whatif_table(pool: PoolStats) -> str:
+    if not pool.predictions:
+        return ""
+    worst = max(p.wall_seconds for p in pool.predictions) or 1.0
+    rows = []
+    for prediction in pool.predictions:
+        speed = pool.run_total / prediction.wall_seconds if prediction.wall_seconds else math.nan
+        bar = prediction.wall_seconds / worst * 100
+        mark = ' class="recorded"' if prediction.recorded else ""
+        label = f"{prediction.workers}" + (" (recorded)" if prediction.recorded else "")
+        rows.append(
+            f"<tr{mark}><td class=num>{label}</td>"
+            f"<td class=num>{_e(format_seconds(prediction.wall_seconds))}</td>"
+            f"<td class=num>{_speedup(speed)}</td>"
+            f'<td class="bar-cell"><div class="bar" style="width:{bar:.1f}%"></div></td></tr>'
+        )
+    error = ""
+    if pool.wall > 0 and not math.isnan(pool.predicted_recorded):
+        diff = (pool.predicted_recorded - pool.wall) / pool.wall
+        error = (
+            "<p class=note>Check: the simulation gives "
+            f"{_e(format_seconds(pool.predicted_recorded))}"
+            f" for the recorded max_workers={pool.record.max_workers}; the run measured "
+            f"{_e(format_seconds(pool.wall))} ({diff:+.1%}).</p>"
+        )
+    return (
+        '<table class="grid-table whatif"><thead><tr><th>max_workers</th><th>predicted wall</th>'
+        f"<th>speedup vs serial</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"{error}<p class=note>Simulated by replaying the recorded submit order and run times onto "
+        f"k workers; {_e(whatif.CAVEAT)}.</p>"
+    )
+
+
+def _work_type_card(share: float, verdict: str, core_load: float) -> str:
+    cls = {"I/O-bound": "io", "CPU-bound": "cpu", "mixed": "mixed"}.get(verdict, "none")
+    load = "&#8211;" if math.isnan(core_load) else f"{core_load:.2f}"
+    return _card(
+        "work type",
+        f'<span class="badge big {cls}">{_e(verdict)}</span>',
+        f"CPU share {_pct(share)} · core load {load}",
+    )
+
+
+def _card(label: str, value: str, sub: str = "") -> str:
+    return (
+        f'<div class="card"><div class="card-label">{label}</div>'
+        f'<div class="card-value">{value}</div><div class="card-sub">{sub}</div></div>'
+    )
+
+
+def _pool_section(pool: PoolStats, analysis: Analysis, colour: _Colours) -> str:
+    record = pool.record
+    spans = [s for s in analysis.timeline.spans if s.pool_id == record.pool_id]
+    counts = " · ".join(f"{n} {name}" for name, n in pool.counts.items() if n) or "no tasks"
+    parts = [
+        f'<section class="pool" id="pool-{record.pool_id}">'
+        f"<h2>pool <code>{_e(record.label)}</code> <span class=dim>#{record.pool_id} · "
+        f"max_workers={record.max_workers} · {pool.workers_started} worker(s) started</span></h2>",
+        '<div class="cards">',
+        _card("tasks", str(pool.tasks_total), _e(counts)),
+        _card("wall", _e(format_seconds(pool.wall)), "first submit → last end"),
+        _card(
+            "speedup vs serial",
+            _speedup(pool.speedup),
+            f"serial {_e(format_seconds(pool.run_total))}" + _inflated(pool.verdict),
+        ),
+        _card("utilisation", _pct(pool.utilisation), f"peak {pool.peak_busy} running"),
+        _work_type_card(pool.cpu_share, pool.verdict, pool.core_load),
+        _card(
+            "queue", f"{pool.peak_queued}", f"peak queued · p95 wait {format_ms(pool.wait.p95)} ms"
+        ),
+        "</div>",
+    ]
+    lanes = _lanes_svg(pool, spans, analysis.timeline, colour)
+    if lanes:
+        parts.append(
+            "<h3>Worker lanes</h3><p class=hint>One row per worker thread; a box is a task run "
+            "(hover for details), empty lane is idle time, the green tick is the worker's birth, "
+            "red outline and cross a failure, grey cross a task that never ran.</p>" + lanes
+        )
+    chart = _counter_svg(spans, record.max_workers)
+    if chart:
+        parts.append(
+            "<h3>Queue depth and busy workers</h3><p class=hint><span class=key-queue></span>"
+            "queued tasks <span class=key-busy></span>busy workers <span class=key-limit>"
+            "</span>max_workers</p>" + chart
+        )
+    lifecycle = _lifecycle_svg(spans, record.label, colour)
+    if lifecycle:
+        parts.append(
+            "<h3>Task lifecycles</h3><p class=hint>Each row is one task: hatched while queued "
+            "(submitted, waiting for a worker), solid while running.</p>" + lifecycle
+        )
+    if pool.tasks:
+        parts.append("<h3>Per task</h3>" + _task_table(pool.tasks, colour, with_pool=False))
+    if pool.predictions:
+        parts.append("<h3>What if max_workers were…</h3>" + _whatif_table(pool))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _lints_section(found: Sequence[lints.Lint]) -> str:
+    if not found:
+        return '<section><h2>Lints</h2><p class="ok">No lint fired.</p></section>'
+    items = []
+    for lint in found:
+        detail = f"<pre>{_e(lint.detail.rstrip())}</pre>" if lint.detail.strip() else ""
+        items.append(
+            f'<li class="lint lint-{_e(lint.code)}"><b>{_e(lint.code)}</b> '
+            f"<code>{_e(lint.pool)}</code> {_e(lint.message)}{detail}</li>"
+        )
+    return f"<section><h2>Lints</h2><ul class=lints>{''.join(items)}</ul></section>"
+
+
+def _pools_table(analysis: Analysis) -> str:
+    rows = []
+    for pool in analysis.pools:
+        r = pool.record
+        rows.append(
+            f'<tr><td><a href="#pool-{r.pool_id}">{_e(r.label)}</a></td>'
+            f"<td class=num>#{r.pool_id}</td>"
+            f"<td class=num>{r.max_workers}</td><td class=num>{pool.tasks_total}</td>"
+            f"<td class=num>{_e(format_seconds(pool.wall))}</td>"
+            f"<td class=num>{_speedup(pool.speedup)}</td>"
+            f"<td class=num>{_pct(pool.utilisation)}</td>"
+            f"<td class=num>{format_ms(pool.wait.p95)}</td>"
+            f"<td class=num>{format_ms(pool.run.p95)}</td>"
+            f"<td>{_verdict_badge(pool.cpu_share, pool.verdict, pool.core_load)}</td></tr>"
+        )
+    return (
+        '<table class="grid-table"><thead><tr><th>pool</th><th>id</th><th>max_workers</th>'
+        "<th>tasks</th><th>wall</th><th>speedup</th><th>utilisation</th><th>wait p95 ms</th>"
+        f"<th>run p95 ms</th><th>work type</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+#: Shared SVG definitions (the hatch of queued segments), referenced by id from every chart.
+DEFS = (
+    '<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>'
+    '<pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+    'patternTransform="rotate(45)"><rect width="6" height="6" fill="#eceff3"/>'
+    '<line x1="0" y1="0" x2="0" y2="6" stroke="#c3c9d2" stroke-width="2"/></pattern>'
+    "</defs></svg>"
+)
+
+CSS = """
+:root{--fg:#1f2328;--dim:#656d76;--line:#d0d7de;--bg:#f6f8fa;--card:#fff;--accent:#0969da}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,
+sans-serif;color:var(--fg);background:var(--bg)}
+main{max-width:1260px;margin:0 auto;padding:24px 28px 60px}
+header h1{font-size:24px;margin:0 0 2px}header p{margin:0;color:var(--dim)}
+h2{font-size:18px;margin:0 0 12px}h3{font-size:14px;margin:22px 0 4px;color:#333}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 20px;
+margin:18px 0;box-shadow:0 1px 2px rgba(0,0,0,.04)}
+code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#eff1f3;
+padding:1px 5px;border-radius:4px}
+.dim{color:var(--dim);font-weight:normal;font-size:13px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:10px}
+.card{border:1px solid var(--line);border-radius:8px;padding:10px 12px;background:#fbfcfd}
+.card-label{font-size:11.5px;text-transform:uppercase;letter-spacing:.04em;color:var(--dim)}
+.card-value{font-size:22px;font-weight:600;margin:2px 0}.card-sub{font-size:12px;color:var(--dim)}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
+.badge.big{font-size:16px;padding:2px 10px;margin:3px 0}
+.badge.io{background:#dafbe1;color:#116329}.badge.cpu{background:#ffebe9;color:#a40e26}
+.badge.mixed{background:#fff8c5;color:#7d4e00}.badge.none{background:#eee;color:#666}
+.hint,.note{color:var(--dim);font-size:12.5px;margin:2px 0 6px}
+svg{display:block;margin:4px 0 8px;font:11px system-ui,sans-serif}
+.lane{fill:#f3f4f6;stroke:#e5e7eb}.lane-label,.row-label{text-anchor:end;fill:#444}
+.row-label{font-size:10px}.grid{stroke:#e5e7eb;stroke-dasharray:2 3}
+.tick{fill:#777;text-anchor:middle;font-size:10px}.count{fill:#555;font-size:11px;font-weight:600}
+rect.fail{stroke:#d62728;stroke-width:2}.cross{stroke:#fff;stroke-width:2}
+.birth{fill:#2ca02c}.cancel{stroke:#7f7f7f;stroke-width:2}.notrun{stroke:#d62728;stroke-width:2}
+.queued{fill:url(#hatch);stroke:#c9ced6;stroke-width:.5}
+.queue-area{fill:rgba(242,142,43,.25);stroke:#f28e2b;stroke-width:1}
+.busy-line{fill:none;stroke:#4e79a7;stroke-width:1.8}.limit{stroke:#a40e26;stroke-dasharray:5 4}
+.key-queue,.key-busy,.key-limit{display:inline-block;width:14px;height:8px;margin:0 4px 0 10px;
+vertical-align:middle}.key-queue{background:rgba(242,142,43,.35);border:1px solid #f28e2b}
+.key-busy{border-top:2px solid #4e79a7}.key-limit{border-top:2px dashed #a40e26}
+table.grid-table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0}
+.grid-table th{text-align:left;font-weight:600;color:var(--dim);border-bottom:1px solid var(--line);
+padding:5px 8px;white-space:nowrap}
+.grid-table td{border-bottom:1px solid #eef0f2;padding:5px 8px;vertical-align:top}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.task{word-break:break-all}td.task i{display:inline-block;width:10px;height:10px;
+border-radius:2px;margin-right:6px}
+.o-error,.o-not_run{color:#a40e26}.o-cancelled{color:#666}
+.whatif{max-width:760px}.whatif tr.recorded td{font-weight:700;background:#f0f6ff}
+.bar-cell{width:45%}.bar{height:10px;background:#4e79a7;border-radius:2px;opacity:.75}
+ul.lints{margin:0;padding:0;list-style:none}
+.lint{border-left:4px solid #bf8700;background:#fff8e6;padding:8px 12px;margin:8px 0;
+border-radius:0 6px 6px 0}.lint-stuck,.lint-cpu-bound{border-color:#cf222e;background:#fff0ef}
+.lint pre{background:#1f2328;color:#e6edf3;padding:10px;border-radius:6px;overflow:auto;
+font-size:12px;max-height:320px;white-space:pre-wrap}
+.ok{color:#116329}.warn{color:#a40e26}footer{color:var(--dim);font-size:12px;margin-top:24px}
+"""
+
+
+def render_report(timeline: Timeline | Analysis, *, title: str = "tpe-insight report") -> str:
+    """The whole report as one HTML string."""
+    analysis = timeline if isinstance(timeline, Analysis) else analyse(timeline)
+    colour = _Colours(s.task for s in analysis.timeline.spans)
+    counts = analysis.counts
+    total = sum(counts.values())
+    found = list(lints.check(analysis))
+    ranked = sorted(analysis.pools, key=lambda p: (-p.run_total, -p.tasks_total))[:MAX_POOLS]
+    shown = sorted(ranked, key=lambda p: p.record.pool_id)
+    generated = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    outcome_text = " · ".join(f"{n} {name}" for name, n in counts.items() if n) or "no tasks"
+    dropped = analysis.timeline.dropped
+    cards = [
+        _card(
+            "pools", str(len(analysis.pools)), f"{len(analysis.timeline.workers)} workers started"
+        ),
+        _card("tasks", str(total), _e(outcome_text)),
+        _card("wall", _e(format_seconds(analysis.wall)), "first submit → last end"),
+        _card(
+            "speedup vs serial",
+            _speedup(analysis.speedup),
+            f"sum of run times {_e(format_seconds(analysis.run_total))} ÷ wall"
+            + _inflated(analysis.verdict),
+        ),
+        _work_type_card(analysis.cpu_share, analysis.verdict, analysis.core_load),
+        _card(
+            "dropped spans",
+            str(dropped),
+            f"ring capacity {analysis.timeline.capacity}",
+        ),
+    ]
+    verdict_text = (
+        "CPU share is thread CPU time ÷ run time; core load is CPU time ÷ the time at least one "
+        "task ran (cores kept busy). When the tasks mostly wait (both at or below "
+        f"{IO_BOUND_SHARE:.0%}: I/O-bound) threads overlap the waits: the work a thread pool is "
+        f"for. When either reaches {CPU_BOUND_SHARE:.0%} they compute (CPU-bound): the GIL runs "
+        "one thread's Python code at a time, so threads do not make it faster, and a task's run "
+        "time includes its wait for the GIL, which hides it from the CPU share alone."
+    )
+    body = [
+        "<header><h1>",
+        _e(title),
+        f"</h1><p>{len(analysis.pools)} pool(s) · {total} task(s) · generated {_e(generated)}"
+        "</p></header>",
+        f'<section><div class="cards">{"".join(cards)}</div>'
+        f"<p class=note>{_e(verdict_text)}</p></section>",
+        _lints_section(found),
+        f"<section><h2>Pools</h2>{_pools_table(analysis)}</section>" if analysis.pools else "",
+    ]
+    body.extend(_pool_section(pool, analysis, colour) for pool in shown)
+    if len(analysis.pools) > len(shown):
+        body.append(
+            f"<p class=note>{len(analysis.pools) - len(shown)} smaller pool(s) have no section; "
+            "they are in the pool table.</p>"
+        )
+    if analysis.tasks:
+        body.append(
+            "<section><h2>All tasks, by pool label</h2>"
+            + _task_table(analysis.tasks, colour, with_pool=True)
+            + "</section>"
+        )
+    body.append(
+        "<footer>Times are the pools' clocks (time.perf_counter). Open trace.json in "
+        "ui.perfetto.dev or chrome://tracing for the zoomable timeline with flow arrows from "
+        "submitter to worker.</footer>"
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        # Belt and braces for "no network": even a bug that emitted a URL could not fetch it.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">"
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>{DEFS}<main>"
+        + "".join(body)
+        + "</main></body></html>\n"
+    )
+
+
+def write_report(timeline: Timeline | Analysis, path: Path) -> Path:
+    """Write the report to ``path`` (UTF-8); return ``path``."""
+    path.write_text(render_report(timeline), encoding="utf-8")
+    return path

@@ -1,0 +1,342 @@
+"""The numbers every output shows, computed once from a :class:`~tpe_insight.timeline.Timeline`.
+
+Summary, HTML report and lints all read an :class:`Analysis`, so the terminal and the report can
+never disagree. Everything here is exact (computed from the spans, not from histogram buckets).
+
+Definitions (per pool instance):
+
+* **wall**: first submit to last end of the tasks that ran;
+* **serial time**: the sum of the run times, i.e. what running the same tasks one after another
+  on the caller's thread would take if each took as long as it did here;
+* **speedup**: serial time ÷ wall (what the pool bought you);
+* **utilisation**: serial time ÷ (``max_workers`` x wall);
+* **CPU share**: thread CPU seconds ÷ run seconds; near 1 the tasks computed, near 0 they waited.
+* **core load**: thread CPU seconds ÷ the time at least one task was running: how many CPU cores
+  the pool kept busy while it had work.
+
+Why both: when several threads run pure-Python code, each task's run time includes the time it
+waits for the GIL, so its CPU share falls to about 1/k on k busy workers and the work *looks*
+I/O-bound. The pool as a whole still keeps about one core busy, and that is what core load
+shows. The verdict is CPU-bound when either measure says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from tpe_insight.profiler import whatif
+from tpe_insight.timeline import OUTCOMES, PoolRecord, Span, Timeline
+
+__all__ = [
+    "CPU_BOUND_SHARE",
+    "IO_BOUND_SHARE",
+    "VERDICT_MIN_RUN_SECONDS",
+    "Analysis",
+    "Distribution",
+    "PoolStats",
+    "TaskStats",
+    "analyse",
+    "busy_seconds",
+    "counter_series",
+    "percentile",
+    "verdict",
+]
+
+#: CPU share at or above which work is called CPU-bound: the GIL lets one thread run Python
+#: bytecode at a time, so threads cannot speed such work up (the talk's first lesson).
+CPU_BOUND_SHARE = 0.7
+
+#: CPU share at or below which work is called I/O-bound: threads overlap the waits.
+IO_BOUND_SHARE = 0.3
+
+#: Least total run time (seconds) for a verdict: the thread-CPU clock is coarse, and a few
+#: microsecond tasks are mostly the interpreter's own overhead, whatever the work is.
+VERDICT_MIN_RUN_SECONDS = 0.01
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by linear interpolation between closest ranks; NaN if empty."""
+    if not sorted_values:
+        return math.nan
+    position = q * (len(sorted_values) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    fraction = position - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Percentiles of a set of durations (seconds)."""
+
+    count: int
+    total: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Distribution:
+        ordered = sorted(values)
+        return cls(
+            count=len(ordered),
+            total=math.fsum(ordered),
+            p50=percentile(ordered, 0.5),
+            p95=percentile(ordered, 0.95),
+            p99=percentile(ordered, 0.99),
+            max=ordered[-1] if ordered else math.nan,
+        )
+
+
+def verdict(cpu_share: float, core_load: float = math.nan) -> str:
+    """``I/O-bound``, ``CPU-bound``, ``mixed`` or ``-`` (nothing ran).
+
+    CPU-bound when the tasks' CPU share, or the pool's core load (see the module docstring), is
+    at least :data:`CPU_BOUND_SHARE`; I/O-bound when both are at most :data:`IO_BOUND_SHARE`.
+    """
+    if math.isnan(cpu_share):
+        return "-"
+    load = 0.0 if math.isnan(core_load) else core_load
+    if cpu_share >= CPU_BOUND_SHARE or load >= CPU_BOUND_SHARE:
+        return "CPU-bound"
+    if cpu_share <= IO_BOUND_SHARE and load <= IO_BOUND_SHARE:
+        return "I/O-bound"
+    return "mixed"
+
+
+def busy_seconds(spans: Iterable[Span]) -> float:
+    """Length of the union of the run intervals: the time at least one task was running."""
+    intervals = sorted((s.started_at, s.ended_at) for s in spans if s.started_at is not None)
+    total = 0.0
+    current_start = current_end = -math.inf
+    for start, end in intervals:
+        if start > current_end:
+            if current_end > current_start:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        elif end > current_end:
+            current_end = end
+    if current_end > current_start:
+        total += current_end - current_start
+    return total
+
+
+@dataclass
+class TaskStats:
+    """One task label (within one pool label, or one pool instance)."""
+
+    pool: str
+    task: str
+    counts: dict[str, int]
+    wait: Distribution
+    run: Distribution
+    cpu_seconds: float
+
+    @property
+    def cpu_share(self) -> float:
+        return self.cpu_seconds / self.run.total if self.run.total > 0 else math.nan
+
+
+@dataclass
+class PoolStats:
+    """One pool instance."""
+
+    record: PoolRecord
+    counts: dict[str, int]
+    wall: float
+    run_total: float
+    cpu_total: float
+    wait: Distribution
+    run: Distribution
+    workers_started: int
+    peak_busy: int
+    peak_queued: int
+    predictions: list[whatif.Prediction]
+    tasks: list[TaskStats] = field(default_factory=list)
+    busy: float = 0.0
+
+    @property
+    def tasks_total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def speedup(self) -> float:
+        return self.run_total / self.wall if self.wall > 0 else math.nan
+
+    @property
+    def utilisation(self) -> float:
+        if self.wall <= 0 or self.record.max_workers <= 0:
+            return math.nan
+        return self.run_total / (self.record.max_workers * self.wall)
+
+    @property
+    def cpu_share(self) -> float:
+        return self.cpu_total / self.run_total if self.run_total > 0 else math.nan
+
+    @property
+    def core_load(self) -> float:
+        """CPU cores kept busy while at least one task ran."""
+        return self.cpu_total / self.busy if self.busy > 0 else math.nan
+
+    @property
+    def verdict(self) -> str:
+        if self.run_total < VERDICT_MIN_RUN_SECONDS:
+            return "-"
+        return verdict(self.cpu_share, self.core_load)
+
+    @property
+    def predicted_recorded(self) -> float:
+        """The simulation's wall time for the recorded ``max_workers`` (sanity check)."""
+        for prediction in self.predictions:
+            if prediction.recorded:
+                return prediction.wall_seconds
+        return math.nan
+
+
+@dataclass
+class Analysis:
+    """Everything the outputs show."""
+
+    timeline: Timeline
+    pools: list[PoolStats]
+    tasks: list[TaskStats]
+    wall: float
+    run_total: float
+    cpu_total: float
+    busy: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.timeline.counts()
+
+    @property
+    def speedup(self) -> float:
+        return self.run_total / self.wall if self.wall > 0 else math.nan
+
+    @property
+    def cpu_share(self) -> float:
+        return self.cpu_total / self.run_total if self.run_total > 0 else math.nan
+
+    @property
+    def core_load(self) -> float:
+        return self.cpu_total / self.busy if self.busy > 0 else math.nan
+
+    @property
+    def verdict(self) -> str:
+        if self.run_total < VERDICT_MIN_RUN_SECONDS:
+            return "-"
+        return verdict(self.cpu_share, self.core_load)
+
+
+def counter_series(spans: Iterable[Span]) -> list[tuple[float, int, int]]:
+    """``(time, queued, busy)`` after each change, for one pool's spans, in time order.
+
+    At equal times, departures are applied before arrivals, so a task that starts the instant
+    another ends does not count as a second busy worker.
+    """
+    deltas: list[tuple[float, int, int, int]] = []  # (time, order, d_queued, d_busy)
+    for span in spans:
+        if span.submitted_at is not None:
+            deltas.append((span.submitted_at, 1, 1, 0))
+        if span.started_at is not None:
+            if span.submitted_at is not None:
+                deltas.append((span.started_at, 0, -1, 0))
+            deltas.append((span.started_at, 1, 0, 1))
+            deltas.append((span.ended_at, 0, 0, -1))
+        elif span.submitted_at is not None:
+            deltas.append((span.ended_at, 0, -1, 0))
+    deltas.sort(key=lambda d: (d[0], d[1]))
+    series: list[tuple[float, int, int]] = []
+    queued = busy = 0
+    for time, _order, d_queued, d_busy in deltas:
+        queued += d_queued
+        busy += d_busy
+        if series and series[-1][0] == time:
+            series[-1] = (time, queued, busy)
+        else:
+            series.append((time, queued, busy))
+    return series
+
+
+def _task_stats(pool: str, task: str, spans: list[Span]) -> TaskStats:
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for span in spans:
+        counts[span.outcome] += 1
+    ran = [s for s in spans if s.started_at is not None]
+    return TaskStats(
+        pool=pool,
+        task=task,
+        counts=counts,
+        wait=Distribution.of(w for s in ran if (w := s.queue_wait) is not None),
+        run=Distribution.of(s.run_seconds for s in ran),
+        cpu_seconds=math.fsum(s.cpu_seconds for s in ran),
+    )
+
+
+def analyse(timeline: Timeline) -> Analysis:
+    """Compute every number the summary, report and lints show."""
+    by_pool: dict[int, list[Span]] = {}
+    for span in timeline.spans:
+        by_pool.setdefault(span.pool_id, []).append(span)
+    workers_per_pool: dict[int, int] = {}
+    for worker in timeline.workers:
+        workers_per_pool[worker.pool_id] = workers_per_pool.get(worker.pool_id, 0) + 1
+    labels = {p.pool_id: p.label for p in timeline.pools}
+
+    pools: list[PoolStats] = []
+    for record in timeline.pools:
+        spans = by_pool.get(record.pool_id, [])
+        ran = [s for s in spans if s.started_at is not None]
+        series = counter_series(spans)
+        peak_queued = max((q for _, q, _ in series), default=0)
+        task_groups: dict[str, list[Span]] = {}
+        for span in spans:
+            task_groups.setdefault(span.task, []).append(span)
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for span in spans:
+            counts[span.outcome] += 1
+        pools.append(
+            PoolStats(
+                record=record,
+                counts=counts,
+                wall=whatif.measured_wall(ran),
+                run_total=math.fsum(s.run_seconds for s in ran),
+                cpu_total=math.fsum(s.cpu_seconds for s in ran),
+                wait=Distribution.of(w for s in ran if (w := s.queue_wait) is not None),
+                run=Distribution.of(s.run_seconds for s in ran),
+                workers_started=workers_per_pool.get(record.pool_id, 0),
+                peak_busy=max((b for _, _, b in series), default=0),
+                peak_queued=peak_queued,
+                predictions=whatif.predict(
+                    ran,
+                    record.max_workers,
+                    whatif.candidate_workers(record.max_workers, peak_queued),
+                )
+                if ran
+                else [],
+                tasks=[
+                    _task_stats(record.label, name, group)
+                    for name, group in sorted(task_groups.items())
+                ],
+                busy=busy_seconds(ran),
+            )
+        )
+
+    label_task: dict[tuple[str, str], list[Span]] = {}
+    for span in timeline.spans:
+        label_task.setdefault((labels.get(span.pool_id, "?"), span.task), []).append(span)
+    tasks = [_task_stats(pool, task, group) for (pool, task), group in sorted(label_task.items())]
+
+    ran_all = [s for s in timeline.spans if s.started_at is not None]
+    return Analysis(
+        timeline=timeline,
+        pools=pools,
+        tasks=tasks,
+        wall=whatif.measured_wall(ran_all),
+        run_total=math.fsum(s.run_seconds for s in ran_all),
+        cpu_total=math.fsum(s.cpu_seconds for s in ran_all),
+        busy=busy_seconds(ran_all),
+    )

@@ -1,0 +1,492 @@
+"""Chrome Trace Event / Perfetto JSON export of a timeline, and a structural validator.
+
+Layout of the trace (open it in https://ui.perfetto.dev or chrome://tracing):
+
+* one *process* per pool instance (``pool <label> #<id> (max_workers=N)``), with one named
+  *thread* track per worker, sorted by birth; each task is a complete event (``ph: "X"``) on its
+  worker with args ``task, pool, outcome, queue_wait_ms, cpu_ms`` (and the exception for
+  failures); worker births, the pool's creation and shutdown are instant events;
+* queue waits as async slices (``ph: "b"/"e"``, one id per task): waits overlap each other, and
+  slices on one thread track must nest, so they cannot go on a thread track;
+* a ``submitting threads`` process with one track per thread that submitted work, holding a short
+  ``submit`` slice, and a flow arrow (``ph: "s"`` → ``"f"``, ``bp: "e"``) from it to the task's
+  slice on the worker: flows bind to an enclosing slice, so both ends need one;
+* counter tracks per pool: ``queue depth`` and ``busy workers``.
+
+Timestamps are microseconds (the format's unit) from the earliest recorded time. The recorded
+timeline itself rides along under ``otherData.tpe_insight`` (``otherData`` is the format's
+free-form metadata object), so ``tpe-insight report trace.json`` rebuilds exactly what was
+recorded instead of re-parsing events.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tpe_insight.profiler.stats import counter_series
+from tpe_insight.timeline import ERROR, Span, Timeline
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "TraceError",
+    "read_trace",
+    "to_trace",
+    "validate_trace",
+    "write_trace",
+]
+
+FORMAT = "tpe-insight-timeline"
+FORMAT_VERSION = 1
+
+#: The pid of the process that holds the submitting threads; pools are ``POOL_PID_BASE + id``.
+CALLERS_PID = 1
+POOL_PID_BASE = 1
+
+#: tid for pool-level events (counters, instants, async queue slices) and for tasks run by a
+#: thread the recorder never saw start (it cannot happen with the core executor; defensive).
+#: Not 0: trace viewers treat tid 0 as the kernel's idle thread.
+POOL_TID = 999_998
+UNKNOWN_WORKER_TID = 999_999
+
+#: Longest ``submit`` slice on a caller track (µs); shorter when the next submit comes sooner,
+#: so consecutive submit slices never overlap (overlapping slices on a thread are invalid).
+SUBMIT_SLICE_US = 1.0
+
+#: Tolerance (µs) for float rounding when checking nesting and containment.
+EPSILON_US = 1e-6
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be read back (unreadable, not JSON, or not ours)."""
+
+
+def _pid(pool_id: int) -> int:
+    return POOL_PID_BASE + pool_id
+
+
+def _origin(timeline: Timeline) -> float:
+    times: list[float] = [p.created_at for p in timeline.pools]
+    times.extend(w.started_at for w in timeline.workers)
+    for span in timeline.spans:
+        times.append(span.ended_at)
+        if span.submitted_at is not None:
+            times.append(span.submitted_at)
+        if span.started_at is not None:
+            times.append(span.started_at)
+    return min(times, default=0.0)
+
+
+def to_trace(timeline: Timeline) -> dict[str, Any]:
+    """The trace as a JSON-ready dict (``{"traceEvents": [...], ...}``)."""
+    origin = _origin(timeline)
+
+    def us(t: float) -> float:
+        return round((t - origin) * 1e6, 3)
+
+    events: list[dict[str, Any]] = []
+    meta: list[dict[str, Any]] = []
+    labels = {p.pool_id: p.label for p in timeline.pools}
+
+    # Processes and worker tracks.
+    for pool in timeline.pools:
+        pid = _pid(pool.pool_id)
+        meta.append(_meta("process_name", pid, POOL_TID, name=_pool_title(pool.label, pool)))
+        meta.append(_meta("process_sort_index", pid, POOL_TID, sort_index=pool.pool_id))
+        events.append(_instant("pool created", pid, POOL_TID, us(pool.created_at), "p"))
+        if pool.shutdown_at is not None:
+            events.append(_instant("shutdown", pid, POOL_TID, us(pool.shutdown_at), "p"))
+    for worker in timeline.workers:
+        pid = _pid(worker.pool_id)
+        meta.append(_meta("thread_name", pid, worker.worker_id, name=worker.thread_name))
+        meta.append(_meta("thread_sort_index", pid, worker.worker_id, sort_index=worker.worker_id))
+        events.append(_instant("worker started", pid, worker.worker_id, us(worker.started_at), "t"))
+    known_workers = {w.worker_id for w in timeline.workers}
+
+    # Submitting threads: one track per thread name, one slice per distinct submit instant.
+    callers: dict[str, int] = {}
+    for span in timeline.spans:
+        if span.submitter is not None and span.submitter not in callers:
+            callers[span.submitter] = len(callers) + 1
+    if callers:
+        meta.append(_meta("process_name", CALLERS_PID, POOL_TID, name="submitting threads"))
+        meta.append(_meta("process_sort_index", CALLERS_PID, POOL_TID, sort_index=0))
+        for name, tid in callers.items():
+            meta.append(_meta("thread_name", CALLERS_PID, tid, name=name))
+            meta.append(_meta("thread_sort_index", CALLERS_PID, tid, sort_index=tid))
+        events.extend(_submit_slices(timeline.spans, callers, us))
+
+    unknown_worker_pids: set[int] = set()
+    for index, span in enumerate(timeline.spans):
+        pid = _pid(span.pool_id)
+        pool_label = labels.get(span.pool_id, "?")
+        flow_id = index + 1
+        if span.submitted_at is not None:
+            queue_end = span.started_at if span.started_at is not None else span.ended_at
+            queue_args: dict[str, Any] = {"task": span.task}
+            if span.started_at is None:
+                queue_args["outcome"] = span.outcome
+            events.append(
+                {
+                    "ph": "b",
+                    "cat": "queue",
+                    "name": "queued",
+                    "id": flow_id,
+                    "pid": pid,
+                    "tid": POOL_TID,
+                    "ts": us(span.submitted_at),
+                    "args": queue_args,
+                }
+            )
+            events.append(
+                {
+                    "ph": "e",
+                    "cat": "queue",
+                    "name": "queued",
+                    "id": flow_id,
+                    "pid": pid,
+                    "tid": POOL_TID,
+                    "ts": us(queue_end),
+                }
+            )
+        if span.started_at is None:
+            events.append(
+                _instant(
+                    f"{span.outcome}: {span.task}",
+                    pid,
+                    POOL_TID,
+                    us(span.ended_at),
+                    "p",
+                    args={"task": span.task, "outcome": span.outcome},
+                )
+            )
+            continue
+        tid = span.worker_id if span.worker_id in known_workers else UNKNOWN_WORKER_TID
+        if tid == UNKNOWN_WORKER_TID:
+            unknown_worker_pids.add(pid)
+        start = us(span.started_at)
+        args: dict[str, Any] = {
+            "task": span.task,
+            "pool": pool_label,
+            "outcome": span.outcome,
+            "queue_wait_ms": None if span.queue_wait is None else round(span.queue_wait * 1e3, 6),
+            "cpu_ms": round(span.cpu_seconds * 1e3, 6),
+        }
+        if span.exception is not None:
+            args["exception"] = span.exception
+            if span.message is not None:
+                args["message"] = span.message
+        event: dict[str, Any] = {
+            "ph": "X",
+            "cat": "task",
+            "name": span.task,
+            "pid": pid,
+            "tid": tid,
+            "ts": start,
+            "dur": round(us(span.ended_at) - start, 3),
+            "args": args,
+        }
+        if span.outcome == ERROR:
+            event["cname"] = "terrible"  # chrome://tracing's reserved red
+        events.append(event)
+        if span.submitter is not None and span.submitted_at is not None:
+            common = {"cat": "flow", "name": "submit → start", "id": flow_id}
+            events.append(
+                {
+                    **common,
+                    "ph": "s",
+                    "pid": CALLERS_PID,
+                    "tid": callers[span.submitter],
+                    "ts": us(span.submitted_at),
+                }
+            )
+            events.append({**common, "ph": "f", "bp": "e", "pid": pid, "tid": tid, "ts": start})
+    for pid in sorted(unknown_worker_pids):
+        meta.append(_meta("thread_name", pid, UNKNOWN_WORKER_TID, name="(unknown worker)"))
+
+    for running in timeline.running:
+        tid = running.worker_id if running.worker_id in known_workers else UNKNOWN_WORKER_TID
+        pid = _pid(running.pool_id)
+        if tid == UNKNOWN_WORKER_TID and pid not in unknown_worker_pids:
+            unknown_worker_pids.add(pid)
+            meta.append(_meta("thread_name", pid, tid, name="(unknown worker)"))
+        events.append(
+            _instant(
+                f"still running: {running.task}",
+                pid,
+                tid,
+                us(running.started_at + running.running_for),
+                "t",
+                args={"task": running.task, "seen_at": running.seen_at, "stack": running.stack},
+            )
+        )
+
+    # Counter tracks, per pool.
+    by_pool: dict[int, list[Span]] = {}
+    for span in timeline.spans:
+        by_pool.setdefault(span.pool_id, []).append(span)
+    for pool_id, spans in by_pool.items():
+        pid = _pid(pool_id)
+        for time, queued, busy in counter_series(spans):
+            ts = us(time)
+            events.append(_counter("queue depth", pid, ts, queued=queued))
+            events.append(_counter("busy workers", pid, ts, busy=busy))
+
+    events.sort(key=lambda e: e["ts"])
+    return {
+        "traceEvents": meta + events,
+        "displayTimeUnit": "ms",
+        "otherData": {
+            "tpe_insight": {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "timeline": timeline.to_dict(),
+            }
+        },
+    }
+
+
+def _pool_title(label: str, pool: Any) -> str:
+    return f"pool {label} #{pool.pool_id} (max_workers={pool.max_workers})"
+
+
+def _meta(kind: str, pid: int, tid: int, **args: Any) -> dict[str, Any]:
+    return {"ph": "M", "name": kind, "pid": pid, "tid": tid, "args": args}
+
+
+def _instant(
+    name: str,
+    pid: int,
+    tid: int,
+    ts: float,
+    scope: str,
+    *,
+    args: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {"ph": "i", "name": name, "s": scope, "pid": pid, "tid": tid, "ts": ts}
+    if args:
+        event["args"] = args
+    return event
+
+
+def _counter(name: str, pid: int, ts: float, **values: int) -> dict[str, Any]:
+    return {"ph": "C", "name": name, "pid": pid, "tid": POOL_TID, "ts": ts, "args": values}
+
+
+def _submit_slices(spans: Iterable[Span], callers: dict[str, int], us: Any) -> list[dict[str, Any]]:
+    """One short ``submit`` slice per distinct submit instant per caller thread."""
+    instants: dict[int, dict[float, str]] = {}
+    for span in spans:
+        if span.submitter is None or span.submitted_at is None:
+            continue
+        per_thread = instants.setdefault(callers[span.submitter], {})
+        per_thread.setdefault(us(span.submitted_at), span.task)
+    events = []
+    for tid, per_ts in instants.items():
+        times = sorted(per_ts)
+        for i, ts in enumerate(times):
+            following = times[i + 1] if i + 1 < len(times) else math.inf
+            events.append(
+                {
+                    "ph": "X",
+                    "cat": "submit",
+                    "name": "submit",
+                    "pid": CALLERS_PID,
+                    "tid": tid,
+                    "ts": ts,
+                    "dur": round(min(SUBMIT_SLICE_US, following - ts), 3),
+                    "args": {"task": per_ts[ts]},
+                }
+            )
+    return events
+
+
+def write_trace(timeline: Timeline, path: Path) -> Path:
+    """Write the trace JSON to ``path`` (ASCII, so any viewer reads it); return ``path``."""
+    data = to_trace(timeline)
+    path.write_text(json.dumps(data, allow_nan=False, separators=(",", ":")), encoding="ascii")
+    return path
+
+
+def read_trace(path: Path) -> Timeline:
+    """The timeline saved in a trace written by :func:`write_trace`; TraceError otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"cannot read {path}: {exc.__class__.__name__}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise TraceError(f"{path} is not JSON ({exc})") from None
+    payload = data.get("otherData", {}).get("tpe_insight") if isinstance(data, dict) else None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise TraceError(
+            f"{path} is not a tpe-insight trace (no otherData.tpe_insight; was it written by "
+            "tpe-insight run or profile().write_trace()?)"
+        )
+    if payload.get("version") != FORMAT_VERSION:
+        raise TraceError(
+            f"{path} is a tpe-insight trace of version {payload.get('version')!r}; this "
+            f"version reads version {FORMAT_VERSION}"
+        )
+    timeline = payload.get("timeline")
+    if not isinstance(timeline, dict):
+        raise TraceError(f"{path}: otherData.tpe_insight.timeline is missing")
+    try:
+        return Timeline.from_dict(timeline)
+    except ValueError as exc:
+        raise TraceError(f"{path}: {exc}") from None
+
+
+# -- the validator ------------------------------------------------------------------------------
+
+_PHASES = {"X", "B", "E", "i", "I", "b", "e", "n", "s", "t", "f", "C", "M"}
+_METADATA = {"process_name", "thread_name", "process_sort_index", "thread_sort_index"}
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_trace(data: object) -> list[str]:
+    """Check ``data`` against the Trace Event Format's structural rules; return the problems.
+
+    Checked: the top-level object, each event's phase and required fields (µs ``ts`` ≥ 0,
+    ``dur`` ≥ 0 on complete events, instant scope), metadata events, proper nesting of slices
+    per thread (the rule Perfetto enforces), async begin/end pairing, flow pairing (one ``s``
+    and one ``f`` per id, ``f`` not before ``s``, ``bp: "e"``) and that each flow end lies inside
+    a slice on its thread (otherwise the arrow binds to nothing), counters with numeric args,
+    and a name for every process and thread that carries slices.
+    """
+    problems: list[str] = []
+    if not isinstance(data, dict) or not isinstance(data.get("traceEvents"), list):
+        return ["top level must be an object with a traceEvents list"]
+    if data.get("displayTimeUnit", "ms") not in ("ms", "ns"):
+        problems.append("displayTimeUnit must be 'ms' or 'ns'")
+    slices: dict[tuple[int, int], list[tuple[float, float, str]]] = {}
+    asyncs: dict[tuple[int, str, str, object], list[tuple[str, float]]] = {}
+    flows: dict[tuple[str, str, object], list[dict[str, Any]]] = {}
+    named_processes: set[int] = set()
+    named_threads: set[tuple[int, int]] = set()
+    for n, event in enumerate(data["traceEvents"]):
+        where = f"event {n}"
+        if not isinstance(event, dict):
+            problems.append(f"{where}: not an object")
+            continue
+        ph = event.get("ph")
+        if ph not in _PHASES:
+            problems.append(f"{where}: unknown ph {ph!r}")
+            continue
+        if not isinstance(event.get("name"), str):
+            problems.append(f"{where}: name must be a string")
+        pid, tid = event.get("pid"), event.get("tid")
+        if not isinstance(pid, int) or not isinstance(tid, int):
+            problems.append(f"{where}: pid and tid must be integers")
+            continue
+        if ph == "M":
+            name = event.get("name")
+            args = event.get("args")
+            if name not in _METADATA or not isinstance(args, dict):
+                problems.append(f"{where}: unsupported metadata event {name!r}")
+            elif name.endswith("_name"):
+                if not isinstance(args.get("name"), str):
+                    problems.append(f"{where}: {name} needs args.name")
+                elif name == "process_name":
+                    named_processes.add(pid)
+                else:
+                    named_threads.add((pid, tid))
+            elif not isinstance(args.get("sort_index"), int):
+                problems.append(f"{where}: {name} needs an integer args.sort_index")
+            continue
+        ts = event.get("ts")
+        if not _number(ts) or ts < 0:  # type: ignore[operator]
+            problems.append(f"{where}: ts must be a finite number of µs >= 0, got {ts!r}")
+            continue
+        assert isinstance(ts, (int, float))
+        if ph == "X":
+            dur = event.get("dur")
+            if not _number(dur) or dur < 0:  # type: ignore[operator]
+                problems.append(f"{where}: complete event needs dur >= 0, got {dur!r}")
+                continue
+            assert isinstance(dur, (int, float))
+            slices.setdefault((pid, tid), []).append((ts, ts + dur, where))
+        elif ph in ("i", "I"):
+            if event.get("s", "t") not in ("g", "p", "t"):
+                problems.append(f"{where}: instant scope must be g, p or t")
+        elif ph in ("b", "e", "n"):
+            if "id" not in event or not isinstance(event.get("cat"), str):
+                problems.append(f"{where}: async event needs cat and id")
+                continue
+            key = (pid, event["cat"], str(event.get("name")), event["id"])
+            asyncs.setdefault(key, []).append((ph, ts))
+        elif ph in ("s", "t", "f"):
+            if "id" not in event or not isinstance(event.get("cat"), str):
+                problems.append(f"{where}: flow event needs cat and id")
+                continue
+            if ph == "f" and event.get("bp") != "e":
+                problems.append(f"{where}: flow end should bind to its enclosing slice (bp 'e')")
+            flows.setdefault((event["cat"], str(event.get("name")), event["id"]), []).append(
+                {**event, "_where": where}
+            )
+        elif ph == "C":
+            args = event.get("args")
+            if not isinstance(args, dict) or not args or not all(_number(v) for v in args.values()):
+                problems.append(f"{where}: counter needs numeric args")
+        elif ph in ("B", "E"):
+            problems.append(f"{where}: B/E events are not used by this exporter")
+
+    for spans in slices.values():
+        spans.sort()
+    for (pid, tid), spans in slices.items():
+        if (pid, tid) not in named_threads:
+            problems.append(f"thread {pid}/{tid} has slices but no thread_name")
+        if pid not in named_processes:
+            problems.append(f"process {pid} has slices but no process_name")
+        stack: list[tuple[float, float, str]] = []
+        for start, end, where in sorted(spans, key=lambda s: (s[0], -s[1])):
+            while stack and start >= stack[-1][1] - EPSILON_US:
+                stack.pop()
+            if stack and end > stack[-1][1] + EPSILON_US:
+                problems.append(
+                    f"{where}: slice [{start}, {end}] overlaps {stack[-1][2]} on thread "
+                    f"{pid}/{tid} without nesting"
+                )
+            stack.append((start, end, where))
+    for key, phases in asyncs.items():
+        begins = [ts for ph, ts in phases if ph == "b"]
+        ends = [ts for ph, ts in phases if ph == "e"]
+        if len(begins) != 1 or len(ends) != 1:
+            problems.append(f"async slice {key}: expected one b and one e, got {phases}")
+        elif ends[0] < begins[0]:
+            problems.append(f"async slice {key}: ends before it begins")
+    for flow_key, flow_events in flows.items():
+        starts = [e for e in flow_events if e["ph"] == "s"]
+        finishes = [e for e in flow_events if e["ph"] == "f"]
+        if len(starts) != 1 or len(finishes) != 1:
+            problems.append(f"flow {flow_key}: expected one s and one f")
+            continue
+        if finishes[0]["ts"] < starts[0]["ts"]:
+            problems.append(f"flow {flow_key}: ends before it starts")
+        for flow_end in (starts[0], finishes[0]):
+            on_thread = slices.get((flow_end["pid"], flow_end["tid"]), [])
+            if not _inside_slice(on_thread, flow_end["ts"]):
+                problems.append(
+                    f"{flow_end['_where']}: flow {flow_end['ph']} is not inside any slice"
+                )
+    return problems
+
+
+def _inside_slice(spans: list[tuple[float, float, str]], ts: float) -> bool:
+    """Whether ``ts`` lies in one of ``spans`` (sorted by start). Looks back from the last slice
+    that starts at or before ``ts``; a bounded look-back keeps the check linear-ish on big
+    traces, and our tracks hold no deep nesting."""
+    index = bisect.bisect_right(spans, (ts + EPSILON_US, math.inf, "")) - 1
+    for start, end, _ in reversed(spans[max(0, index - 64) : index + 1]):
+        if start - EPSILON_US <= ts <= end + EPSILON_US:
+            return True
+    return False
