@@ -596,7 +596,7 @@ def pool_drilldown() -> dict[str, Any]:
             "Exceptions by class",
             "Exceptions per second that ended a task, by task and exception class (module-"
             "qualified unless builtin; capped per pool, extra classes count as 'other')."
-            " Tasks failed by a broken pool show as BrokenThreadPool.",
+            " Tasks failed by a broken pool show as concurrent.futures.thread.BrokenThreadPool.",
             "ops",
             refs(
                 (
