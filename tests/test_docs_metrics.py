@@ -32,7 +32,8 @@ def documented() -> dict[str, str]:
 def documented_type_and_labels(body: str) -> tuple[str, tuple[str, ...]]:
     kind = re.search(r"^- \*\*Type:\*\* (\w+)$", body, re.M)
     labels = re.search(r"^- \*\*Labels:\*\* (.+)$", body, re.M)
-    assert kind and labels, "a section needs '- **Type:** …' and '- **Labels:** …' lines"
+    assert kind, "a section needs a '- **Type:** …' line"
+    assert labels, "a section needs a '- **Labels:** …' line"
     return kind.group(1), tuple(re.findall(r"`(\w+)`", labels.group(1)))
 
 
