@@ -100,7 +100,9 @@ def timeseries(
 
 
 def heatmap(title: str, description: str, metric: str) -> dict[str, Any]:
-    expr = f"sum by (le) (increase({metric}_bucket{{{SEL_TASK}}}{RI}))"
+    # rate, not increase: with increase over $__rate_interval (longer than the step) adjacent
+    # columns would count the same tasks several times.
+    expr = f"sum by (le) (rate({metric}_bucket{{{SEL_TASK}}}{RI}))"
     return {
         "type": "heatmap",
         "title": title,
@@ -124,7 +126,7 @@ def heatmap(title: str, description: str, metric: str) -> dict[str, Any]:
             "rowsFrame": {"layout": "auto"},
             "tooltip": {"mode": "single", "yHistogram": True, "showColorScale": False},
             "yAxis": {"axisPlacement": "left", "reverse": False, "unit": "s"},
-            "cellValues": {"unit": "short"},
+            "cellValues": {"unit": "ops"},
         },
         "targets": [
             {
@@ -625,16 +627,16 @@ def pool_drilldown() -> dict[str, Any]:
         row("Latency distribution"),
         heatmap(
             "Queue wait heatmap",
-            "How many tasks started after each queue wait (y, histogram buckets) at each time"
-            " (x): one column per interval, darker = more tasks. A band moving up is a queue"
-            " building; two bands mean two populations (e.g. bursts).",
+            "Tasks per second that started after each queue wait (y, histogram buckets) at each"
+            " time (x): one column per interval, darker = more tasks. A band moving up is a"
+            " queue building; two bands mean two populations (e.g. bursts).",
             "tpe_task_queue_wait_seconds",
         ),
         heatmap(
             "Run time heatmap",
-            "How many tasks finished with each run time (y, histogram buckets) at each time"
-            " (x). Two bands usually mean two kinds of work (cache hit vs miss, fast vs slow"
-            " path) hidden behind one task label or one mean.",
+            "Tasks per second that finished with each run time (y, histogram buckets) at each"
+            " time (x). Two bands usually mean two kinds of work (cache hit vs miss, fast vs"
+            " slow path) hidden behind one task label or one mean.",
             "tpe_task_run_seconds",
         ),
         bargauge(
