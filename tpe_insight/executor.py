@@ -227,7 +227,7 @@ def _task_started(
         shard.wait_counts[bisect_left(series.bounds, wait)] += 1
     for hook in task.on_started:
         try:
-            hook(task, submitted_at, started_at)
+            hook(task, submitted_at, started_at, submitter)
         except Exception as exc:
             report_failure(pool, hook, exc)
     if pool.cpu_mode == 2:
