@@ -8,6 +8,7 @@ real multiprocess tests run their pools in fresh interpreters (``subprocess``) w
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.parser import text_string_to_metric_families
 
 from tpe_insight import METRICS, ThreadPoolExecutor
+from tpe_insight.metrics import MetricsCollector
 from tpe_insight.multiprocess import ENV_VAR, MultiprocessSink
 
 # -- the same contract as the in-process collector ---------------------------------------------
@@ -207,7 +209,7 @@ def _value(reg: CollectorRegistry, name: str, **labels: str) -> float:
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("mode", ["explicit"])
+@pytest.mark.parametrize("mode", ["explicit", "auto"])
 def test_processes_aggregate_in_one_scrape(multiproc_dir: Path, mode: str) -> None:
     """Counters sum over all processes; live gauges sum over live ones; dead ones drop out."""
     loads = [(10, 1), (20, 2), (30, 3)]
@@ -290,3 +292,38 @@ def test_processes_aggregate_in_one_scrape(multiproc_dir: Path, mode: str) -> No
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=30)
+
+
+@pytest.mark.timeout(30)
+def test_env_var_switches_the_executor_to_the_sink(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With the variable set, the registry gets plain metrics, and no custom collector."""
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    reg = CollectorRegistry()
+    with ThreadPoolExecutor(2, name="p", registry=reg) as ex:
+        assert ex.submit(pow, 2, 10).result() == 1024
+        assert reg.get_sample_value("tpe_workers_max", {"pool": "p"}) == 2
+    collectors = list(reg._collector_to_names)  # no public listing of a registry's collectors
+    assert not any(isinstance(c, MetricsCollector) for c in collectors)
+    assert reg.get_sample_value("tpe_tasks_submitted_total", {"pool": "p"}) == 1
+    assert (
+        reg.get_sample_value(
+            "tpe_tasks_finished_total", {"pool": "p", "task": "builtins.pow", "outcome": "success"}
+        )
+        == 1
+    )
+    assert reg.get_sample_value("tpe_workers_max", {"pool": "p"}) == 0
+
+
+@pytest.mark.timeout(30)
+def test_pool_collected_without_shutdown_releases_workers_max(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    reg = CollectorRegistry()
+    ex = ThreadPoolExecutor(3, name="p", registry=reg)
+    assert reg.get_sample_value("tpe_workers_max", {"pool": "p"}) == 3
+    del ex
+    gc.collect()
+    assert reg.get_sample_value("tpe_workers_max", {"pool": "p"}) == 0

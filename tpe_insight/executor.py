@@ -38,7 +38,7 @@ from typing import Any, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from tpe_insight import callbacks, global_sinks, lifecycle, naming
+from tpe_insight import callbacks, global_sinks, lifecycle, multiprocess, naming
 from tpe_insight.lifecycle import Hooks, PoolInfo, TaskInfo, dispatch, report_failure
 from tpe_insight.logs import StructlogSink, should_log
 from tpe_insight.metrics import DEFAULT_BUCKETS, PoolSeries, collector_for
@@ -430,7 +430,17 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             cpu_clock=cpu_clock,
         )
         series = None
-        if options.metrics:
+        # prometheus_client's multiprocess mode ignores custom collectors: feed plain metric
+        # objects through a sink instead (see tpe_insight.multiprocess).
+        mp_sink = None
+        if options.metrics and multiprocess.ENV_VAR in os.environ:
+            mp_sink = multiprocess.MultiprocessSink(
+                options.registry,
+                buckets=options.buckets,
+                max_task_labels=options.max_task_labels,
+                max_exception_labels=options.max_exception_labels,
+            )
+        elif options.metrics:
             series = collector_for(options.registry).pool_series(label, options.buckets)
         # max_workers is known only once the stdlib has applied its default; set just below.
         pool = PoolInfo(
@@ -443,6 +453,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         )
         pool.cpu_mode = _CPU_MODES[options.cpu_time]
         all_sinks = [*options.sinks, *global_sinks.active()]
+        if mp_sink is not None:
+            all_sinks.insert(0, mp_sink)
         if options.log_sink is not None:
             all_sinks.insert(0, options.log_sink)
         hooks = Hooks(pool, all_sinks)
@@ -463,6 +475,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             series.pool_opened(pool.max_workers)
             # Also closes the gauge if the pool is garbage-collected without shutdown().
             self._tpe_close = weakref.finalize(self, series.pool_closed, pool.max_workers)
+        elif mp_sink is not None:
+            self._tpe_close = weakref.finalize(self, mp_sink.pool_closed, pool)
         if hooks.pool_created:
             dispatch(pool, hooks.pool_created, pool)
 
