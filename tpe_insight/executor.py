@@ -465,7 +465,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         self._tpe_pool = pool
         self._tpe_hooks = hooks
         self._tpe_options = options
-        self._tpe_tasks: dict[object, TaskInfo] = {}
+        self._tpe_tasks: dict[str, TaskInfo] = {}
+        self._tpe_code_tasks: dict[int, tuple[object, TaskInfo]] = {}
         self._tpe_tasks_lock = threading.Lock()
         self._tpe_all_tasks: TaskInfo | None = None
         self._tpe_shutdown_lock = threading.Lock()
@@ -505,11 +506,15 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             if task is None:
                 task = self._tpe_all_tasks = self._new_task_info(naming.ALL_TASKS)
             return task
+        # Keyed by the code object's identity, not by the code object: code objects compare
+        # equal by content (not by file or module), so ``def handler(): ...`` at the same line
+        # of two modules would share one entry and one module's label. The entry keeps the code
+        # object alive, so its id cannot be reused while cached.
         code = getattr(fn, "__code__", None)
         if code is not None:
-            task = self._tpe_tasks.get(code)
-            if task is not None:
-                return task
+            entry = self._tpe_code_tasks.get(id(code))
+            if entry is not None and entry[0] is code:
+                return entry[1]
         label = naming.task_label(fn)
         with self._tpe_tasks_lock:
             task = self._tpe_tasks.get(label)
@@ -517,8 +522,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                 task = self._new_task_info(label)
                 if len(self._tpe_tasks) < _TASK_CACHE_LIMIT:
                     self._tpe_tasks[label] = task
-            if code is not None and len(self._tpe_tasks) < _TASK_CACHE_LIMIT:
-                self._tpe_tasks[code] = task
+            if code is not None and len(self._tpe_code_tasks) < _TASK_CACHE_LIMIT:
+                self._tpe_code_tasks[id(code)] = (code, task)
         return task
 
     def _new_task_info(self, label: str) -> TaskInfo:
