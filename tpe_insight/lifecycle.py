@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -234,6 +235,15 @@ def validate_sinks(sinks: object) -> tuple[object, ...]:
 
 _reported: set[tuple[int, str]] = set()
 _reported_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _reported_lock
+    _reported_lock = threading.Lock()  # another thread may have held it during the fork
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def report_failure(pool: PoolInfo | None, where: object, exc: BaseException) -> None:

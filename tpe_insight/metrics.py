@@ -19,11 +19,16 @@ Atomicity assumptions (documented because free-threaded CPython removes the GIL)
 
 Dead threads' shards are folded into a ``retired`` total so the number of shards stays bounded by
 the number of live threads, even when a program creates a pool (and its threads) per request.
+
+After ``os.fork()`` the child starts with empty metrics (see :func:`_after_fork_in_child`): the
+parent's workers and in-flight tasks do not exist there, and would otherwise show as tasks
+running forever; prometheus_client's multiprocess mode likewise starts each process at zero.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -415,6 +420,11 @@ class MetricsCollector(Collector):
                     series = self._pools[label] = PoolSeries(label, bounds or self.bounds)
         return series
 
+    def _forget_pools(self) -> None:
+        """Drop every series (forked child only; see :func:`_after_fork_in_child`)."""
+        self._lock = threading.Lock()
+        self._pools = {}
+
     def pools(self) -> list[PoolSeries]:
         with self._lock:
             return list(self._pools.values())
@@ -526,3 +536,22 @@ def collector_for(registry: CollectorRegistry | None = None) -> MetricsCollector
             registry.register(collector)
             _collectors[registry] = collector
         return collector
+
+
+def _after_fork_in_child() -> None:
+    """Start the forked child's metrics from zero, with fresh locks.
+
+    The child has only the thread that forked: the parent's workers, their shards and the tasks
+    they were running are gone, so the copied series would report queued and running tasks that
+    can never finish. A lock held by another thread at the moment of the fork would also stay
+    held forever in the child. Executors copied from the parent keep their old series, which no
+    collector exports any more (the stdlib cannot run their tasks in the child either).
+    """
+    global _collectors_lock
+    _collectors_lock = threading.Lock()
+    for collector in list(_collectors.values()):
+        collector._forget_pools()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_after_fork_in_child)

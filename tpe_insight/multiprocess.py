@@ -30,6 +30,7 @@ Differences from the in-process collector, all inherent to the mode:
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import weakref
 from collections.abc import Sequence
@@ -189,16 +190,22 @@ def _metrics_for(registry: CollectorRegistry, buckets: Sequence[float]) -> _Metr
 
 class _WorkerGone:
     """Lowers ``tpe_workers`` when the worker thread's thread-local storage is freed (its exit),
-    the same signal the in-process collector uses (see ``executor._WorkerExit``)."""
+    the same signal the in-process collector uses (see ``executor._WorkerExit``).
 
-    __slots__ = ("workers",)
+    A forked child frees the parent's worker threads' storage too; those workers were never
+    counted in the child's own files, so only the process that counted a worker uncounts it.
+    """
+
+    __slots__ = ("pid", "workers")
 
     def __init__(self, workers: Gauge) -> None:
         self.workers = workers
+        self.pid = os.getpid()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # interpreter teardown
-            self.workers.dec()
+            if os.getpid() == self.pid:
+                self.workers.dec()
 
 
 _worker_tls = threading.local()
@@ -229,6 +236,7 @@ class MultiprocessSink(Sink):
         )
         self._open: set[int] = set()
         self._lock = threading.Lock()
+        _sinks.add(self)
 
     def _task(self, task: TaskInfo) -> _TaskChildren:
         children = self._tasks.get(task)
@@ -317,3 +325,29 @@ class MultiprocessSink(Sink):
                 children.exception(exc, self.max_exception_labels)
             children.finished["error"].inc()
         children.pool.move_queued(-1)
+
+
+_sinks: weakref.WeakSet[MultiprocessSink] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """Forget what the parent process counted, and renew the locks.
+
+    prometheus_client gives the child its own files, starting from zero; our own per-process
+    state must start over with it, or the child would publish the parent's queued tasks again
+    and, when the copied pools are collected, subtract the parent's ``max_workers``.
+    """
+    global _by_registry_lock
+    _by_registry_lock = threading.Lock()
+    for metrics in list(_by_registry.values()):
+        metrics.lock = threading.Lock()
+        for pool in list(metrics.pools.values()):
+            pool.lock = threading.Lock()
+            pool.queued_now = 0
+    for sink in list(_sinks):
+        sink._lock = threading.Lock()
+        sink._open.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
