@@ -2,10 +2,12 @@
 
 The stdlib catches an exception raised by a done-callback and only logs it, on the logger
 ``concurrent.futures``, with the future as the record's argument. A filter on that logger is the
-one public place where such a failure can be seen. It finds the pool through the callback that
-:class:`~tpe_insight.ThreadPoolExecutor` attached to the future (a ``partial`` of
-``_task_done`` holding the task's :class:`~tpe_insight.lifecycle.TaskInfo`), reading the
-future's callback list behind a guard. The filter never drops a record.
+one public place where such a failure can be seen. It finds the pool through the
+:class:`~tpe_insight.lifecycle.TaskInfo` that :class:`~tpe_insight.ThreadPoolExecutor` stores on
+each future it returns (``_tpe_task``), or else through the callback it attached (a ``partial``
+of ``_task_done``), reading the future's callback list behind a guard. The attribute is needed
+because a task that finishes before ``submit`` attaches that callback has it called at once and
+never stored. The filter never drops a record.
 
 Limitation: if the program disables that logger (level above ERROR, ``logging.disable``), the
 stdlib does not create the record and the failure cannot be counted.
@@ -52,6 +54,9 @@ class CallbackFailureFilter(logging.Filter):
     def _task_of(self, future: object) -> TaskInfo | None:
         if not isinstance(future, Future):
             return None
+        task = getattr(future, "_tpe_task", None)  # set by ThreadPoolExecutor.submit
+        if isinstance(task, TaskInfo):
+            return task
         callbacks = getattr(future, "_done_callbacks", None)  # private: guarded, read-only
         if not isinstance(callbacks, list):
             return None

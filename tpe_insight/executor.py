@@ -571,6 +571,10 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             except AttributeError:
                 shard = series._new_shard()
             shard.submitted += 1
+        # For callbacks.CallbackFailureFilter: a task that finishes before the next line runs
+        # gets its callback called at once and never stored in the future, so the future itself
+        # must say which pool it belongs to (one attribute in the future's existing __dict__).
+        future._tpe_task = task  # type: ignore[attr-defined]
         future.add_done_callback(task.on_done)
         hooks = self._tpe_hooks.task_submitted
         if hooks:
