@@ -36,7 +36,7 @@ from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
 from typing import Any, Literal, TypeVar
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from tpe_insight import callbacks, global_sinks, lifecycle, multiprocess, naming
 from tpe_insight.lifecycle import Hooks, PoolInfo, TaskInfo, dispatch, report_failure
@@ -429,19 +429,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             clock=clock,
             cpu_clock=cpu_clock,
         )
-        series = None
-        # prometheus_client's multiprocess mode ignores custom collectors: feed plain metric
-        # objects through a sink instead (see tpe_insight.multiprocess).
-        mp_sink = None
-        if options.metrics and multiprocess.ENV_VAR in os.environ:
-            mp_sink = multiprocess.MultiprocessSink(
-                options.registry,
-                buckets=options.buckets,
-                max_task_labels=options.max_task_labels,
-                max_exception_labels=options.max_exception_labels,
-            )
-        elif options.metrics:
-            series = collector_for(options.registry).pool_series(label, options.buckets)
+        series, mp_sink = _metrics_backend(options, label)
         # max_workers is known only once the stdlib has applied its default; set just below.
         pool = PoolInfo(
             label,
@@ -614,6 +602,44 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
     def pool_info(self) -> PoolInfo:
         """The description of this pool that sinks receive."""
         return self._tpe_pool
+
+
+_registries_refusing: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
+
+
+def _metrics_backend(
+    options: _Options, label: str
+) -> tuple[PoolSeries | None, multiprocess.MultiprocessSink | None]:
+    """The pool's metrics: the shared series of the registry's collector, or, in
+    prometheus_client's multiprocess mode (which ignores custom collectors), a sink that feeds
+    plain metric objects (see tpe_insight.multiprocess). Neither when metrics are off.
+
+    A registry that refuses our metric names (another collector already exports one of them)
+    must not make the constructor of a drop-in raise: the pool runs without metrics, and the
+    clash is logged once per registry.
+    """
+    if not options.metrics:
+        return None, None
+    try:
+        if multiprocess.ENV_VAR in os.environ:
+            sink = multiprocess.MultiprocessSink(
+                options.registry,
+                buckets=options.buckets,
+                max_task_labels=options.max_task_labels,
+                max_exception_labels=options.max_exception_labels,
+            )
+            return None, sink
+        return collector_for(options.registry).pool_series(label, options.buckets), None
+    except ValueError as exc:  # prometheus_client's DuplicateTimeseries
+        registry = options.registry if options.registry is not None else REGISTRY
+        if registry not in _registries_refusing:
+            _registries_refusing.add(registry)
+            lifecycle._log.warning(
+                "tpe_insight: the registry refused the tpe_* metrics (%s); pools exporting to it"
+                " run without metrics",
+                exc,
+            )
+        return None, None
 
 
 def _max_workers_of(executor: StdlibThreadPoolExecutor, requested: int | None) -> int:
