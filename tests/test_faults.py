@@ -9,11 +9,14 @@ whichever Python runs them.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 from concurrent.futures.thread import BrokenThreadPool
 from concurrent.futures.thread import ThreadPoolExecutor as StdlibPool
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -402,3 +405,65 @@ def test_shutdown_without_wait_with_tasks_in_flight(cancel_futures: bool) -> Non
     assert value(reg, "tpe_tasks_rejected_total", reason="shutdown") == 1
     assert value(reg, "tpe_workers_max") == 0
     assert_quiescent(reg)
+
+
+# -- interpreter exit ------------------------------------------------------------------------------
+
+EXIT_SCRIPT = r"""
+import os, sys, threading
+how, kind = sys.argv[1], sys.argv[2]
+if kind == "stdlib":
+    from concurrent.futures.thread import ThreadPoolExecutor
+else:
+    import structlog
+    from tpe_insight import ThreadPoolExecutor, start_metrics_server
+    structlog.configure(processors=[structlog.processors.JSONRenderer()])
+    start_metrics_server(0)
+
+gate = threading.Event()
+
+def work(i):
+    gate.wait()
+    os.write(1, f"task {i}\n".encode())  # one write: lines from threads never interleave
+    return i
+
+pools = [ThreadPoolExecutor(2) for _ in range(3)]
+for pool in pools:
+    for i in range(6):  # 2 running (blocked on the gate) and 4 queued per pool
+        pool.submit(work, i)
+# The gate opens at interpreter shutdown, just before the executors' exit hook (registered
+# earlier, so called later) joins their workers: all that work is still queued at exit.
+threading._register_atexit(gate.set)
+if how == "exit":
+    sys.exit(3)
+if how == "raise":
+    raise RuntimeError("boom")
+"""
+
+
+def _run_exit(how: str, kind: str, tmp_path: Path) -> tuple[int, list[str], str]:
+    script = tmp_path / "exit_scenario.py"
+    script.write_text(EXIT_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), how, kind],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("task"))
+    return proc.returncode, lines, proc.stderr
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("how", ["end", "exit", "raise"])
+def test_interpreter_exit_with_live_pools_and_queued_work(how: str, tmp_path: Path) -> None:
+    """No hang; the same queued work runs and the exit code is the stdlib's, with a structlog
+    renderer and a metrics server alive at exit."""
+    std_code, std_lines, std_err = _run_exit(how, "stdlib", tmp_path)
+    our_code, our_lines, our_err = _run_exit(how, "tpe", tmp_path)
+    assert (our_code, our_lines) == (std_code, std_lines)
+    assert std_code == {"end": 0, "exit": 3, "raise": 1}[how]
+    assert len(std_lines) == 18
+    assert ("Traceback" in our_err) == ("Traceback" in std_err)
+    assert "Exception ignored" not in our_err
