@@ -245,7 +245,16 @@ class TaskSeries:
     fast path is one ``threading.local`` attribute read.
     """
 
-    __slots__ = ("_local", "_lock", "_retired", "_shards", "bounds", "pool", "task")
+    __slots__ = (
+        "_exported",
+        "_local",
+        "_lock",
+        "_retired",
+        "_shards",
+        "bounds",
+        "pool",
+        "task",
+    )
 
     def __init__(self, pool: PoolSeries, task: str) -> None:
         self.pool = pool
@@ -255,6 +264,7 @@ class TaskSeries:
         self._lock = threading.Lock()
         self._shards: list[Shard] = []
         self._retired = Shard(len(self.bounds) + 1, None)
+        self._exported = (0.0, 0.0, 0.0)  # last wait_sum, run_sum, cpu_sum a snapshot returned
 
     def shard(self) -> Shard:
         """This thread's shard, created on the thread's first use of this series."""
@@ -286,10 +296,27 @@ class TaskSeries:
         self._shards = alive
 
     def snapshot(self) -> TaskSnapshot:
-        """Sum the shards. Downstream counters are read before upstream ones (see module doc)."""
+        """Sum the shards. Downstream counters are read before upstream ones (see module doc).
+
+        The whole sum runs under ``_lock``: retiring updates ``_retired`` in place, and a sum
+        taken concurrently could count a dead thread's shard twice (once in ``_retired``, once
+        on its own), so that the next scrape would see the counters go back. Only shard
+        creation and other snapshots take this lock, never the per-task path.
+        """
         with self._lock:
             self._retire_dead()
-            shards = [self._retired, *self._shards]
+            snap = self._sum([self._retired, *self._shards])
+            # Retiring changes the order of the float sums, which can lower them by a rounding
+            # error; Prometheus reads any decrease of a counter (or a histogram _sum) as a
+            # reset. The true values only grow, so never export less than last time.
+            wait_sum, run_sum, cpu_sum = self._exported
+            snap.wait_sum = max(snap.wait_sum, wait_sum)
+            snap.run_sum = max(snap.run_sum, run_sum)
+            snap.cpu_sum = max(snap.cpu_sum, cpu_sum)
+            self._exported = (snap.wait_sum, snap.run_sum, snap.cpu_sum)
+        return snap
+
+    def _sum(self, shards: list[Shard]) -> TaskSnapshot:
         snap = TaskSnapshot(len(self.bounds) + 1)
         # Order matters: finished -> started -> not-run -> submitted, so that
         # queued = submitted - started - not_run and running = started - finished are >= 0.
