@@ -9,6 +9,7 @@ whichever Python runs them.
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 import threading
@@ -451,7 +452,8 @@ def _run_exit(how: str, kind: str, tmp_path: Path) -> tuple[int, list[str], str]
         timeout=60,
         check=False,
     )
-    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("task"))
+    # A search, not a line filter: structlog's JSON lines share stdout with the task writes.
+    lines = sorted(re.findall(r"task \d+", proc.stdout))
     return proc.returncode, lines, proc.stderr
 
 
