@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tpe_insight import METRICS, ThreadPoolExecutor
 from tpe_insight.metrics import MetricsCollector
 from tpe_insight.multiprocess import ENV_VAR, MultiprocessSink
+from tpe_insight.naming import MAX_POOL_LABELS
 
 # -- the same contract as the in-process collector ---------------------------------------------
 
@@ -327,3 +328,21 @@ def test_pool_collected_without_shutdown_releases_workers_max(
     del ex
     gc.collect()
     assert reg.get_sample_value("tpe_workers_max", {"pool": "p"}) == 0
+
+
+@pytest.mark.timeout(60)
+def test_pool_labels_are_capped() -> None:
+    reg = CollectorRegistry()
+    for i in range(MAX_POOL_LABELS + 5):
+        sink = MultiprocessSink(registry=reg)
+        with ThreadPoolExecutor(1, name=f"job-{i}", metrics=False, sinks=[sink]) as ex:
+            ex.submit(pow, 2, 2).result()
+    pools = {
+        s.labels["pool"]
+        for f in reg.collect()
+        if f.name == "tpe_tasks_submitted"
+        for s in f.samples
+    }
+    assert len(pools) == MAX_POOL_LABELS + 1
+    assert reg.get_sample_value("tpe_tasks_submitted_total", {"pool": "other"}) == 5
+    assert reg.get_sample_value("tpe_workers_max", {"pool": "other"}) == 0

@@ -430,6 +430,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             cpu_clock=cpu_clock,
         )
         series, mp_sink = _metrics_backend(options, label)
+        if series is not None:
+            label = series.label  # "other" past the registry's cap on pool labels
         # max_workers is known only once the stdlib has applied its default; set just below.
         pool = PoolInfo(
             label,

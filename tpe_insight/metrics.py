@@ -43,7 +43,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from tpe_insight.naming import OTHER
+from tpe_insight.naming import MAX_POOL_LABELS, OTHER
 
 __all__ = [
     "DEFAULT_BUCKETS",
@@ -438,13 +438,19 @@ class MetricsCollector(Collector):
         self._lock = threading.Lock()
 
     def pool_series(self, label: str, bounds: tuple[float, ...] | None = None) -> PoolSeries:
-        """The shared series for a pool label (bucket bounds are fixed by its first pool)."""
+        """The shared series for a pool label (bucket bounds are fixed by its first pool);
+        past :data:`~tpe_insight.naming.MAX_POOL_LABELS` labels, the shared ``other`` series."""
         series = self._pools.get(label)
         if series is None:
             with self._lock:
                 series = self._pools.get(label)
                 if series is None:
-                    series = self._pools[label] = PoolSeries(label, bounds or self.bounds)
+                    named = sum(1 for name in self._pools if name != OTHER)
+                    if named >= MAX_POOL_LABELS and label != OTHER:
+                        label = OTHER
+                        series = self._pools.get(OTHER)
+                    if series is None:
+                        series = self._pools[label] = PoolSeries(label, bounds or self.bounds)
         return series
 
     def _forget_pools(self) -> None:

@@ -40,7 +40,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from tpe_insight import naming
 from tpe_insight.lifecycle import PoolInfo, Sink, TaskInfo
 from tpe_insight.metrics import DEFAULT_BUCKETS, METRICS, OUTCOMES, REJECT_REASONS
-from tpe_insight.naming import OTHER
+from tpe_insight.naming import MAX_POOL_LABELS, OTHER
 
 __all__ = ["ENV_VAR", "MultiprocessSink"]
 
@@ -88,7 +88,12 @@ class _Metrics:
             with self.lock:
                 children = self.pools.get(label)
                 if children is None:
-                    children = self.pools[label] = _PoolChildren(self, label)
+                    named = sum(1 for name in self.pools if name != OTHER)
+                    if named >= MAX_POOL_LABELS and label != OTHER:
+                        label = OTHER
+                        children = self.pools.get(OTHER)
+                    if children is None:
+                        children = self.pools[label] = _PoolChildren(self, label)
         return children
 
 
