@@ -12,6 +12,14 @@ Atomicity assumptions (documented because free-threaded CPython removes the GIL)
   lose an update, with or without the GIL;
 * a scrape reads shard fields from another thread; a single attribute load is atomic in CPython
   (the GIL build and the free-threaded build alike), so it sees either the old or the new value;
+* a scrape sums a series' shards while holding that series' lock, because retiring a dead
+  thread's shard adds it into the ``retired`` total in place (a sum taken meanwhile could count
+  it twice, and the next scrape would go backwards); only shard creation and scrapes take it;
+* float sums (``_sum``, CPU seconds) are never exported lower than by the previous scrape:
+  retiring changes their summation order, hence their rounding, and Prometheus reads any
+  decrease of a counter as a reset;
+* dict and set lookups done without a lock (label caches, ``exception_labels``) only race with
+  insertions made under a lock; both builds make single dict/set operations atomic;
 * the scrape sums "downstream" counters (finished, started) before "upstream" ones (submitted),
   so gauges derived from differences are never negative, even mid-flight;
 * everything shared between threads (the shard lists, pool-level counters that any thread may
