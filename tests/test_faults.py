@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import structlog
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from tpe_insight import Sink, StructlogSink, ThreadPoolExecutor, lifecycle
 from tpe_insight.lifecycle import EVENTS
@@ -469,3 +469,32 @@ def test_interpreter_exit_with_live_pools_and_queued_work(how: str, tmp_path: Pa
     assert len(std_lines) == 18
     assert ("Traceback" in our_err) == ("Traceback" in std_err)
     assert "Exception ignored" not in our_err
+
+
+@pytest.mark.timeout(60)
+def test_a_scrape_blocked_in_another_collector_does_not_hold_up_tasks() -> None:
+    """A registry whose collection blocks (a slow custom collector) stalls that scrape only:
+    tasks, including those on newly started workers, keep running to completion."""
+    entered, release = threading.Event(), threading.Event()
+
+    class Stuck:
+        def collect(self) -> list[Any]:
+            entered.set()
+            release.wait()
+            return []
+
+    reg = CollectorRegistry()
+    pool = ThreadPoolExecutor(8, name=POOL, registry=reg)
+    reg.register(Stuck())  # type: ignore[arg-type]
+    scrape = threading.Thread(target=generate_latest, args=(reg,))
+    scrape.start()
+    try:
+        entered.wait()
+        futures = [pool.submit(pow, 2, i) for i in range(200)]
+        assert [f.result() for f in futures] == [2**i for i in range(200)]
+    finally:
+        release.set()
+        scrape.join()
+        pool.shutdown()
+    assert finished(reg)["success"] == 200
+    assert_quiescent(reg)
