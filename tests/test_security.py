@@ -76,10 +76,19 @@ def _openssl(*args: str, cwd: Path) -> None:
 def _issue(ca: str, name: str, cwd: Path, *, server: bool) -> None:
     """A key and a certificate for ``name`` signed by the CA named ``ca``."""
     ext = cwd / f"{name}.ext"
+    # Python 3.13 verifies with VERIFY_X509_STRICT: key usages and key identifiers required.
+    common = (
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+    )
     if server:
-        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        ext.write_text(
+            common + "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+        )
     else:
-        ext.write_text("extendedKeyUsage=clientAuth\n")
+        ext.write_text(common + "extendedKeyUsage=clientAuth\n")
     _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
              "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=cwd)  # fmt: skip
     _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
@@ -89,7 +98,10 @@ def _issue(ca: str, name: str, cwd: Path, *, server: bool) -> None:
 
 def _ca(name: str, cwd: Path) -> None:
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
-             "-out", f"{name}.crt", "-days", "2", "-subj", f"/CN={name}", cwd=cwd)  # fmt: skip
+             "-out", f"{name}.crt", "-days", "2", "-subj", f"/CN={name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-addext", "subjectKeyIdentifier=hash", cwd=cwd)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
