@@ -176,6 +176,7 @@ def run_soak(total_tasks: int, submitters: int, batch: int) -> dict[str, Any]:
         churned.append(churn(reg, stop_churn, tally, seed=99))
 
     rss_before = rss_kib()
+    started = time.perf_counter()
     scraper.start()
     churn_thread = threading.Thread(target=churner, name="churn")
     churn_thread.start()
@@ -205,6 +206,7 @@ def run_soak(total_tasks: int, submitters: int, batch: int) -> dict[str, Any]:
         "churned": churned[0],
         "rss_before": rss_before,
         "rss_after": rss_kib(),
+        "seconds": time.perf_counter() - started,
     }
 
 
@@ -268,10 +270,14 @@ def test_long_soak_one_million_tasks(capsys: pytest.CaptureFixture[str]) -> None
     result = run_soak(total_tasks=1_000_000, submitters=4, batch=200)
     check_books(result)
     tally: Tally = result["tally"]
+    by_outcome = Counter[str]()
+    for (_, outcome), n in tally.counts.items():
+        by_outcome[outcome] += n
     with capsys.disabled():
         print(
-            f"\nsoak: {sum(tally.counts.values())} tasks ({dict(tally.counts)}),"
-            f" {result['churned']} churn pools, {result['scrapes']} scrapes;"
+            f"\nsoak: {sum(tally.counts.values())} tasks {dict(by_outcome)} over"
+            f" {len(LABELS)} long-lived pools and {result['churned']} churn pools;"
+            f" {result['scrapes']} HTTP scrapes in {result['seconds']:.0f} s;"
             f" RSS {result['rss_before']} KiB -> {result['rss_after']} KiB"
         )
     # Flat once warm: a million tasks may not keep memory (generous bound for allocator noise).
