@@ -5,7 +5,10 @@ The stdlib catches an exception raised by a done-callback and only logs it, on t
 one public place where such a failure can be seen. It finds the pool through the callback that
 :class:`~tpe_insight.ThreadPoolExecutor` attached to the future (a ``partial`` of
 ``_task_done`` holding the task's :class:`~tpe_insight.lifecycle.TaskInfo`), reading the
-future's callback list behind a guard. The filter never drops a record.
+future's callback list behind a guard. A task that finished before ``submit`` attached that
+callback has it called at once and never stored; the callback's slow path then records the
+future in a weak map (:func:`remember`), which the filter reads instead. Nothing is added to the
+per-task path. The filter never drops a record.
 
 Limitation: if the program disables that logger (level above ERROR, ``logging.disable``), the
 stdlib does not create the record and the failure cannot be counted.

@@ -36,9 +36,9 @@ from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
 from typing import Any, Literal, TypeVar
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 
-from tpe_insight import callbacks, global_sinks, lifecycle, naming
+from tpe_insight import callbacks, global_sinks, lifecycle, multiprocess, naming
 from tpe_insight.lifecycle import Hooks, PoolInfo, TaskInfo, dispatch, report_failure
 from tpe_insight.logs import StructlogSink, should_log
 from tpe_insight.metrics import DEFAULT_BUCKETS, PoolSeries, collector_for
@@ -422,9 +422,9 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             clock=clock,
             cpu_clock=cpu_clock,
         )
-        series = None
-        if options.metrics:
-            series = collector_for(options.registry).pool_series(label, options.buckets)
+        series, mp_sink = _metrics_backend(options, label)
+        if series is not None:
+            label = series.label  # "other" past the registry's cap on pool labels
         # max_workers is known only once the stdlib has applied its default; set just below.
         pool = PoolInfo(
             label,
@@ -436,6 +436,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         )
         pool.cpu_mode = _CPU_MODES[options.cpu_time]
         all_sinks = [*options.sinks, *global_sinks.active()]
+        if mp_sink is not None:
+            all_sinks.insert(0, mp_sink)
         if options.log_sink is not None:
             all_sinks.insert(0, options.log_sink)
         hooks = Hooks(pool, all_sinks)
@@ -446,7 +448,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         self._tpe_pool = pool
         self._tpe_hooks = hooks
         self._tpe_options = options
-        self._tpe_tasks: dict[object, TaskInfo] = {}
+        self._tpe_tasks: dict[str, TaskInfo] = {}
+        self._tpe_code_tasks: dict[int, tuple[object, TaskInfo]] = {}
         self._tpe_tasks_lock = threading.Lock()
         self._tpe_all_tasks: TaskInfo | None = None
         # The last callable submitted and its task (holds a reference to that callable until
@@ -459,6 +462,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             series.pool_opened(pool.max_workers)
             # Also closes the gauge if the pool is garbage-collected without shutdown().
             self._tpe_close = weakref.finalize(self, series.pool_closed, pool.max_workers)
+        elif mp_sink is not None:
+            self._tpe_close = weakref.finalize(self, mp_sink.pool_closed, pool)
         if hooks.pool_created:
             dispatch(pool, hooks.pool_created, pool)
 
@@ -490,12 +495,16 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         last_fn, last_task = self._tpe_last
         if fn is last_fn and last_task is not None:  # map() and submit loops: same callable
             return last_task
+        # Keyed by the code object's identity, not by the code object: code objects compare
+        # equal by content (not by file or module), so ``def handler(): ...`` at the same line
+        # of two modules would share one entry and one module's label. The entry keeps the code
+        # object alive, so its id cannot be reused while cached.
         code = getattr(fn, "__code__", None)
         if code is not None:
-            task = self._tpe_tasks.get(code)
-            if task is not None:
-                self._tpe_last = (fn, task)  # one attribute: read and written atomically
-                return task
+            entry = self._tpe_code_tasks.get(id(code))
+            if entry is not None and entry[0] is code:
+                self._tpe_last = (fn, entry[1])  # one attribute: read and written atomically
+                return entry[1]
         label = naming.task_label(fn)
         with self._tpe_tasks_lock:
             task = self._tpe_tasks.get(label)
@@ -503,8 +512,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                 task = self._new_task_info(label)
                 if len(self._tpe_tasks) < _TASK_CACHE_LIMIT:
                     self._tpe_tasks[label] = task
-            if code is not None and len(self._tpe_tasks) < _TASK_CACHE_LIMIT:
-                self._tpe_tasks[code] = task
+            if code is not None and len(self._tpe_code_tasks) < _TASK_CACHE_LIMIT:
+                self._tpe_code_tasks[id(code)] = (code, task)
         self._tpe_last = (fn, task)
         return task
 
@@ -593,6 +602,44 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
     def pool_info(self) -> PoolInfo:
         """The description of this pool that sinks receive."""
         return self._tpe_pool
+
+
+_registries_refusing: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
+
+
+def _metrics_backend(
+    options: _Options, label: str
+) -> tuple[PoolSeries | None, multiprocess.MultiprocessSink | None]:
+    """The pool's metrics: the shared series of the registry's collector, or, in
+    prometheus_client's multiprocess mode (which ignores custom collectors), a sink that feeds
+    plain metric objects (see tpe_insight.multiprocess). Neither when metrics are off.
+
+    A registry that refuses our metric names (another collector already exports one of them)
+    must not make the constructor of a drop-in raise: the pool runs without metrics, and the
+    clash is logged once per registry.
+    """
+    if not options.metrics:
+        return None, None
+    try:
+        if multiprocess.ENV_VAR in os.environ:
+            sink = multiprocess.MultiprocessSink(
+                options.registry,
+                buckets=options.buckets,
+                max_task_labels=options.max_task_labels,
+                max_exception_labels=options.max_exception_labels,
+            )
+            return None, sink
+        return collector_for(options.registry).pool_series(label, options.buckets), None
+    except ValueError as exc:  # prometheus_client's DuplicateTimeseries
+        registry = options.registry if options.registry is not None else REGISTRY
+        if registry not in _registries_refusing:
+            _registries_refusing.add(registry)
+            lifecycle._log.warning(
+                "tpe_insight: the registry refused the tpe_* metrics (%s); pools exporting to it"
+                " run without metrics",
+                exc,
+            )
+        return None, None
 
 
 def _max_workers_of(executor: StdlibThreadPoolExecutor, requested: int | None) -> int:

@@ -7,15 +7,16 @@ clock (``time.perf_counter`` unless injected), so sinks can subtract them direct
 
 A sink is any object with some of the :class:`Sink` methods. The executor works out once, at
 construction, which sinks implement which events, and calls only those. Every call is isolated:
-an exception in a sink is counted, reported once per sink through the stdlib ``logging`` logger
-``tpe_insight`` (not through structlog, which may be the thing failing), and never reaches the
-task, its future or the worker thread.
+an exception in a sink is counted, reported once per sink class and event through the stdlib
+``logging`` logger ``tpe_insight`` (not through structlog, which may be the thing failing), and
+never reaches the task, its future or the worker thread.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -232,12 +233,21 @@ def validate_sinks(sinks: object) -> tuple[object, ...]:
 
 # -- isolation --------------------------------------------------------------------------------
 
-_reported: set[tuple[int, str]] = set()
+_reported: set[tuple[str, str]] = set()
 _reported_lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    global _reported_lock
+    _reported_lock = threading.Lock()  # another thread may have held it during the fork
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def report_failure(pool: PoolInfo | None, where: object, exc: BaseException) -> None:
-    """Count a failure of the instrumentation itself and log it once per (component, event).
+    """Count a failure of the instrumentation itself; log it once per (component class, event).
 
     Called from ``except`` blocks around sink calls; it must never raise, so it guards itself.
     """
@@ -247,7 +257,11 @@ def report_failure(pool: PoolInfo | None, where: object, exc: BaseException) -> 
         series = pool.series if pool is not None else None
         if series is not None:
             series.instrumentation_error(type(component).__name__)
-        key = (id(component), name)
+        # Keyed by the component's class, not the instance: a program that builds a pool (and
+        # its sinks) per request must not log per request, nor grow this set per instance; and
+        # an id() could be reused by a later, different component and silence its first report.
+        cls = type(component)
+        key = (f"{cls.__module__}.{cls.__qualname__}", name)
         with _reported_lock:
             first = key not in _reported
             _reported.add(key)

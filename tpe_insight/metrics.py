@@ -12,6 +12,14 @@ Atomicity assumptions (documented because free-threaded CPython removes the GIL)
   lose an update, with or without the GIL;
 * a scrape reads shard fields from another thread; a single attribute load is atomic in CPython
   (the GIL build and the free-threaded build alike), so it sees either the old or the new value;
+* a scrape sums a series' shards while holding that series' lock, because retiring a dead
+  thread's shard adds it into the ``retired`` total in place (a sum taken meanwhile could count
+  it twice, and the next scrape would go backwards); only shard creation and scrapes take it;
+* float sums (``_sum``, CPU seconds) are never exported lower than by the previous scrape:
+  retiring changes their summation order, hence their rounding, and Prometheus reads any
+  decrease of a counter as a reset;
+* dict and set lookups done without a lock (label caches, ``exception_labels``) only race with
+  insertions made under a lock; both builds make single dict/set operations atomic;
 * the scrape sums "downstream" counters (finished, started) before "upstream" ones (submitted),
   so gauges derived from differences are never negative, even mid-flight;
 * everything shared between threads (the shard lists, pool-level counters that any thread may
@@ -19,11 +27,16 @@ Atomicity assumptions (documented because free-threaded CPython removes the GIL)
 
 Dead threads' shards are folded into a ``retired`` total so the number of shards stays bounded by
 the number of live threads, even when a program creates a pool (and its threads) per request.
+
+After ``os.fork()`` the child starts with empty metrics (see :func:`_after_fork_in_child`): the
+parent's workers and in-flight tasks do not exist there, and would otherwise show as tasks
+running forever; prometheus_client's multiprocess mode likewise starts each process at zero.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,7 +51,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from tpe_insight.naming import OTHER
+from tpe_insight.naming import MAX_POOL_LABELS, OTHER
 
 __all__ = [
     "DEFAULT_BUCKETS",
@@ -240,7 +253,16 @@ class TaskSeries:
     fast path is one ``threading.local`` attribute read.
     """
 
-    __slots__ = ("_local", "_lock", "_retired", "_shards", "bounds", "pool", "task")
+    __slots__ = (
+        "_exported",
+        "_local",
+        "_lock",
+        "_retired",
+        "_shards",
+        "bounds",
+        "pool",
+        "task",
+    )
 
     def __init__(self, pool: PoolSeries, task: str) -> None:
         self.pool = pool
@@ -250,6 +272,7 @@ class TaskSeries:
         self._lock = threading.Lock()
         self._shards: list[Shard] = []
         self._retired = Shard(len(self.bounds) + 1, None)
+        self._exported = (0.0, 0.0, 0.0)  # last wait_sum, run_sum, cpu_sum a snapshot returned
 
     def shard(self) -> Shard:
         """This thread's shard, created on the thread's first use of this series."""
@@ -281,10 +304,27 @@ class TaskSeries:
         self._shards = alive
 
     def snapshot(self) -> TaskSnapshot:
-        """Sum the shards. Downstream counters are read before upstream ones (see module doc)."""
+        """Sum the shards. Downstream counters are read before upstream ones (see module doc).
+
+        The whole sum runs under ``_lock``: retiring updates ``_retired`` in place, and a sum
+        taken concurrently could count a dead thread's shard twice (once in ``_retired``, once
+        on its own), so that the next scrape would see the counters go back. Only shard
+        creation and other snapshots take this lock, never the per-task path.
+        """
         with self._lock:
             self._retire_dead()
-            shards = [self._retired, *self._shards]
+            snap = self._sum([self._retired, *self._shards])
+            # Retiring changes the order of the float sums, which can lower them by a rounding
+            # error; Prometheus reads any decrease of a counter (or a histogram _sum) as a
+            # reset. The true values only grow, so never export less than last time.
+            wait_sum, run_sum, cpu_sum = self._exported
+            snap.wait_sum = max(snap.wait_sum, wait_sum)
+            snap.run_sum = max(snap.run_sum, run_sum)
+            snap.cpu_sum = max(snap.cpu_sum, cpu_sum)
+            self._exported = (snap.wait_sum, snap.run_sum, snap.cpu_sum)
+        return snap
+
+    def _sum(self, shards: list[Shard]) -> TaskSnapshot:
         snap = TaskSnapshot(len(self.bounds) + 1)
         # Order matters: finished -> started -> not-run -> submitted, so that
         # queued = submitted - started - not_run and running = started - finished are >= 0.
@@ -406,14 +446,25 @@ class MetricsCollector(Collector):
         self._lock = threading.Lock()
 
     def pool_series(self, label: str, bounds: tuple[float, ...] | None = None) -> PoolSeries:
-        """The shared series for a pool label (bucket bounds are fixed by its first pool)."""
+        """The shared series for a pool label (bucket bounds are fixed by its first pool);
+        past :data:`~tpe_insight.naming.MAX_POOL_LABELS` labels, the shared ``other`` series."""
         series = self._pools.get(label)
         if series is None:
             with self._lock:
                 series = self._pools.get(label)
                 if series is None:
-                    series = self._pools[label] = PoolSeries(label, bounds or self.bounds)
+                    named = sum(1 for name in self._pools if name != OTHER)
+                    if named >= MAX_POOL_LABELS and label != OTHER:
+                        label = OTHER
+                        series = self._pools.get(OTHER)
+                    if series is None:
+                        series = self._pools[label] = PoolSeries(label, bounds or self.bounds)
         return series
+
+    def _forget_pools(self) -> None:
+        """Drop every series (forked child only; see :func:`_after_fork_in_child`)."""
+        self._lock = threading.Lock()
+        self._pools = {}
 
     def pools(self) -> list[PoolSeries]:
         with self._lock:
@@ -526,3 +577,22 @@ def collector_for(registry: CollectorRegistry | None = None) -> MetricsCollector
             registry.register(collector)
             _collectors[registry] = collector
         return collector
+
+
+def _after_fork_in_child() -> None:
+    """Start the forked child's metrics from zero, with fresh locks.
+
+    The child has only the thread that forked: the parent's workers, their shards and the tasks
+    they were running are gone, so the copied series would report queued and running tasks that
+    can never finish. A lock held by another thread at the moment of the fork would also stay
+    held forever in the child. Executors copied from the parent keep their old series, which no
+    collector exports any more (the stdlib cannot run their tasks in the child either).
+    """
+    global _collectors_lock
+    _collectors_lock = threading.Lock()
+    for collector in list(_collectors.values()):
+        collector._forget_pools()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -18,8 +18,13 @@ from typing import Any
 #: Longest label value we emit; longer values are cut and marked with "…".
 MAX_LABEL_LENGTH = 120
 
-#: The task label for tasks beyond the per-pool cap.
+#: The task label for tasks beyond the per-pool cap (and the pool label beyond the registry's).
 OTHER = "other"
+
+#: Distinct pool labels per registry; pools with further labels are counted as ``other``. Call
+#: sites bound the labels of unnamed pools, but a ``thread_name_prefix`` (or ``name``) holding a
+#: request or job id would otherwise add series per request.
+MAX_POOL_LABELS = 100
 
 #: The task label used for every task when task labels are switched off.
 ALL_TASKS = "all"
