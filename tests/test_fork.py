@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 PRELUDE = textwrap.dedent(
     """
-    import gc, json, os, sys, threading, warnings
+    import gc, json, os, signal, sys, threading, warnings
     # 3.12+ warns that forking a multi-threaded process may deadlock: that is what we test.
     warnings.simplefilter("ignore", DeprecationWarning)
     from prometheus_client import CollectorRegistry
@@ -47,6 +47,7 @@ PRELUDE = textwrap.dedent(
         pid = os.fork()
         if pid == 0:
             try:
+                signal.alarm(30)  # a child that hangs must not outlive the test
                 os.close(read_end)
                 result = child()
                 os.write(write_end, json.dumps(result).encode())
@@ -113,15 +114,27 @@ def test_child_of_a_busy_process_counts_only_its_own_work(tmp_path: Path) -> Non
 
 
 @pytest.mark.timeout(90)
-def test_fork_while_another_thread_holds_a_metrics_lock(tmp_path: Path) -> None:
-    """A lock held by a thread at fork time stays held forever in the child, unless reset."""
+@pytest.mark.parametrize(
+    "lock",
+    [
+        "metrics._collectors_lock",
+        "lifecycle._reported_lock",
+        "global_sinks._lock",
+        "patch._lock",
+        "multiprocess._by_registry_lock",
+    ],
+)
+def test_fork_while_another_thread_holds_a_module_lock(lock: str, tmp_path: Path) -> None:
+    """A lock held by a thread at fork time stays held forever in the child, unless reset:
+    the child's first pool, failure report, install() or sink registration would hang."""
     result = _run(
-        """
-        from tpe_insight import metrics
+        f"""
+        import tpe_insight
+        from tpe_insight import Sink, global_sinks, lifecycle, metrics, multiprocess, patch
         held, release = threading.Event(), threading.Event()
 
         def hold():
-            with metrics._collectors_lock:
+            with {lock}:
                 held.set()
                 release.wait()
 
@@ -129,11 +142,21 @@ def test_fork_while_another_thread_holds_a_metrics_lock(tmp_path: Path) -> None:
         holder.start()
         held.wait()
 
+        class Failing(Sink):
+            def task_finished(self, *args):
+                raise RuntimeError("sink bug")  # reported under lifecycle's lock
+
         def child():
+            tpe_insight.install()  # patch's lock
+            tpe_insight.uninstall()
+            extra = Failing()
+            global_sinks.add(extra)  # global_sinks' lock
+            global_sinks.remove(extra)
+            multiprocess.MultiprocessSink(registry=CollectorRegistry())  # its registry lock
             reg = CollectorRegistry()  # a new registry needs the collectors' lock
-            with ThreadPoolExecutor(2, name="c", registry=reg) as pool:
+            with ThreadPoolExecutor(2, name="c", registry=reg, sinks=[Failing()]) as pool:
                 value = pool.submit(pow, 3, 3).result()
-            return {"value": value, "state": state(reg, "c")}
+            return {{"value": value, "state": state(reg, "c")}}
 
         child_result = fork_and_report(child)
         release.set()

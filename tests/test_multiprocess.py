@@ -346,3 +346,41 @@ def test_pool_labels_are_capped() -> None:
     assert len(pools) == MAX_POOL_LABELS + 1
     assert reg.get_sample_value("tpe_tasks_submitted_total", {"pool": "other"}) == 5
     assert reg.get_sample_value("tpe_workers_max", {"pool": "other"}) == 0
+
+
+def _broken_workload(ex: ThreadPoolExecutor, gate: threading.Event) -> None:
+    """A pool whose only worker's initializer fails once three tasks are queued: those fail
+    with BrokenThreadPool, later submits are rejected."""
+    futures = [ex.submit(pow, 2, i) for i in range(3)]
+    gate.set()
+    wait(futures)
+    assert all(f.exception() is not None for f in futures)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            ex.submit(pow, 2, 2)
+
+
+def _failing_init(gate: threading.Event) -> None:
+    gate.wait()
+    raise ValueError("no database")
+
+
+@pytest.mark.timeout(30)
+def test_sink_matches_the_collector_for_a_broken_pool() -> None:
+    collector_reg, sink_reg = CollectorRegistry(), CollectorRegistry()
+    for options in (
+        {"registry": collector_reg},
+        {"metrics": False, "sinks": [MultiprocessSink(registry=sink_reg)]},
+    ):
+        gate = threading.Event()
+        with ThreadPoolExecutor(
+            1, initializer=_failing_init, initargs=(gate,), name="p", **options
+        ) as ex:
+            _broken_workload(ex, gate)
+    by_collector, by_sink = _samples(collector_reg), _samples(sink_reg)
+    assert set(by_sink) == set(by_collector)
+    for key, value in by_collector.items():
+        if not _timing(key[0]):
+            assert (key, by_sink[key]) == (key, value)
+    assert by_sink[("tpe_initializer_failures_total", (("pool", "p"),))] == 1
+    assert by_sink[("tpe_tasks_rejected_total", (("pool", "p"), ("reason", "broken")))] == 2

@@ -255,7 +255,7 @@ def check_books(result: dict[str, Any]) -> None:
 
 @pytest.mark.timeout(120)
 def test_short_soak() -> None:
-    result = run_soak(total_tasks=24_000, submitters=4, batch=100)
+    result = run_soak(total_tasks=40_000, submitters=4, batch=100)
     check_books(result)
     assert result["churned"] > 0
     assert result["tally"].counts[(SHARED, "success")] > 0

@@ -5,12 +5,22 @@ A pool reads this list once, when it is constructed, so the per-task path never 
 
 from __future__ import annotations
 
+import os
 import threading
 
 __all__ = ["active", "add", "remove"]
 
 _sinks: tuple[object, ...] = ()
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it during the fork
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def add(sink: object) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import concurrent.futures.thread
+import os
 import threading
 from types import ModuleType
 from typing import Any
@@ -26,6 +27,15 @@ _MISSING = object()
 _lock = threading.Lock()
 _saved: dict[str, Any] | None = None
 _MODULES: tuple[ModuleType, ...] = (concurrent.futures, concurrent.futures.thread)
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it during the fork
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def install(executor_class: type[StdlibThreadPoolExecutor] = ThreadPoolExecutor) -> None:
