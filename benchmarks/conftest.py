@@ -1,0 +1,45 @@
+"""Shared fixture: run one workload under pytest-benchmark and keep its interleaved record.
+
+Each workload is one timed call for pytest-benchmark (``pedantic``, one round): the statistics
+that matter are the per-configuration rounds inside it, which are stored in
+``benchmark.extra_info["tpe"]`` (saved by ``--benchmark-json``) and printed as one table at the
+end of the session (see ``benchmarks/report.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from benchmarks import report
+from benchmarks.harness import Record
+
+_records: list[Record] = []
+
+RunWorkload = Callable[[Callable[[], Record]], Record]
+
+
+@pytest.fixture
+def run_workload(benchmark: Any) -> RunWorkload:
+    """Call ``workload()`` once under ``benchmark`` and keep the record it returns."""
+
+    def run(workload: Callable[[], Record]) -> Record:
+        holder: list[Record] = []
+        benchmark.pedantic(
+            lambda: holder.append(workload()), rounds=1, iterations=1, warmup_rounds=0
+        )
+        result = holder[-1]
+        benchmark.extra_info["tpe"] = result
+        _records.append(result)
+        return result
+
+    return run
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _records:
+        terminalreporter.write_line("")
+        for line in report.format_records(_records):
+            terminalreporter.write_line(line)
