@@ -7,6 +7,10 @@ structlog is not the point: the benchmark process configures structlog (for the 
 configuration), and with ``logs=None`` (the default) every pool would then log too; ``logs=False``
 is what the default means in a program that has not configured structlog.
 
+``seams`` records nothing (``metrics=False``, ``cpu_time="off"``, no sink): it is the cost of
+the public seams alone (the wrapper around ``fn``, its extra arguments in the work item, and the
+done-callback on every future), i.e. the floor any configuration starts from.
+
 The optional layers (``profiler``, ``structlog``, ``context``) are each added *on top of the
 default options*, one at a time, so each column shows the price of that one feature.
 """
@@ -110,6 +114,17 @@ def _stdlib(workers: int) -> Executor:
     return StdlibThreadPoolExecutor(workers)
 
 
+def _seams(workers: int) -> Executor:
+    return ThreadPoolExecutor(
+        workers,
+        name="bench",
+        registry=CollectorRegistry(),
+        metrics=False,
+        cpu_time="off",
+        logs=False,
+    )
+
+
 def _metrics_only(workers: int) -> Executor:
     return ThreadPoolExecutor(
         workers,
@@ -148,6 +163,7 @@ def _context(workers: int) -> Executor:
 
 ALL_CONFIGS: tuple[Config, ...] = (
     Config(BASELINE, "concurrent.futures.ThreadPoolExecutor", _stdlib),
+    Config("seams", "floor: metrics=False, cpu_time='off' (wrapper + done-callback only)", _seams),
     Config("metrics", "metrics only: task_labels=False, cpu_time='off'", _metrics_only),
     Config("default", "default options: metrics + task labels + cpu_time='fast'", _default),
     Config("profiler", "default + recording sink (stand-in for the profiler)", _profiler),
