@@ -46,6 +46,7 @@ bench-memory: $(STAMP)
 	@mkdir -p .benchmarks
 	TPE_BENCH_MEMORY_TASKS=1000000 $(PY) -m pytest benchmarks/test_memory.py --benchmark-only \
 		-q -p no:cacheprovider --benchmark-json=.benchmarks/memory.json $(ARGS)
+	$(PY) -m benchmarks.report .benchmarks/memory.json
 
 soak: $(STAMP)
 	$(PY) -m pytest tests -q -m soak --run-soak

@@ -55,8 +55,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timeout(3600))
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _records:
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    # With --benchmark-json, `make bench` prints the table from the file (with the machine).
+    if _records and not config.getoption("benchmark_json", None):
         terminalreporter.write_line("")
         for line in report.format_records(_records):
             terminalreporter.write_line(line)

@@ -50,7 +50,10 @@ def _rows(rec: Record) -> tuple[list[str], list[list[str]]]:
     compare = rec.get("compare", "ratio")
     baseline = rec.get("baseline")
     base = summary.get(baseline) if baseline else None
-    header = ["config", f"median {rec['unit']}", "IQR", "min-max"]
+    single = _rounds(rec) == 1  # a one-shot record (memory): no spread to show
+    header = ["config", rec["unit"] if single else f"median {rec['unit']}"]
+    if not single:
+        header += ["IQR", "min-max"]
     if compare == "ratio" and base:
         header += ["ratio", "paired ratio"]
     elif compare == "delta" and base:
@@ -59,12 +62,9 @@ def _rows(rec: Record) -> tuple[list[str], list[list[str]]]:
         header += [f"speedup vs {baseline}", "vs stdlib, same workers"]
     rows = []
     for name, s in summary.items():
-        row = [
-            name,
-            _fmt(s["median"]),
-            f"{_fmt(s['q1'])}-{_fmt(s['q3'])}",
-            f"{_fmt(s['min'])}-{_fmt(s['max'])}",
-        ]
+        row = [name, _fmt(s["median"])]
+        if not single:
+            row += [f"{_fmt(s['q1'])}-{_fmt(s['q3'])}", f"{_fmt(s['min'])}-{_fmt(s['max'])}"]
         if compare == "ratio" and base:
             row += [f"{s['ratio']:.3f}", f"{s['paired_ratio']:.3f}"]
         elif compare == "delta" and base:
