@@ -80,6 +80,9 @@ def test_memory(run_workload: RunWorkload) -> None:
             "traced_growth_kib": traced[-1] - traced[warm_batch],
             "traced_peak_kib": peak,
         }
+        # Flat once warm: a leak of even one small object per task would be >= 16 bytes/task.
+        tasks_after_warm = (n_batches - 1 - warm_batch) * batch
+        assert out["traced_growth_kib"] * 1024 <= tasks_after_warm * 1.0 + 64 * 1024, out
         if recorder is not None:
             assert len(recorder.spans) <= RECORDER_MAXLEN
             out["ring_len"] = len(recorder.spans)
