@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit matrix bench soak clean
+.PHONY: demo test lint typecheck unit matrix bench bench-memory soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,22 @@ unit: $(STAMP)
 test: lint typecheck
 	bash scripts/test-matrix.sh
 
+# The benchmark suite (several minutes): every workload for the stdlib and each configuration,
+# interleaved rounds, then the table (medians, spread, ratio to the stdlib in the same run).
+# Narrow it with ARGS, e.g. `make bench ARGS="-k throughput"`; sizes: benchmarks/README.md.
+BENCH_JSON := .benchmarks/latest.json
 bench: $(STAMP)
-	$(PY) -m pytest benchmarks --benchmark-only -q
+	@mkdir -p .benchmarks
+	$(PY) -m pytest benchmarks --benchmark-only -q -p no:cacheprovider \
+		--benchmark-json=$(BENCH_JSON) $(ARGS)
+	$(PY) -m benchmarks.report $(BENCH_JSON)
+
+# Memory over 1M tasks (long: tracemalloc is on): RSS and traced memory must stay flat once warm.
+bench-memory: $(STAMP)
+	@mkdir -p .benchmarks
+	TPE_BENCH_MEMORY_TASKS=1000000 $(PY) -m pytest benchmarks/test_memory.py --benchmark-only \
+		-q -p no:cacheprovider --benchmark-json=.benchmarks/memory.json $(ARGS)
+	$(PY) -m benchmarks.report .benchmarks/memory.json
 
 soak: $(STAMP)
 	$(PY) -m pytest tests -q -m soak --run-soak

@@ -35,6 +35,8 @@ running forever; prometheus_client's multiprocess mode likewise starts each proc
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import os
 import threading
@@ -495,12 +497,17 @@ def _families() -> dict[str, Any]:
 
 
 def _cumulative(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
-    out: list[tuple[str, float]] = []
-    total = 0
-    for bound, n in zip((*bounds, math.inf), counts, strict=False):
-        total += n
-        out.append((_le(bound), float(total)))
-    return out
+    return [
+        (le, float(total))
+        for le, total in zip(_le_labels(bounds), itertools.accumulate(counts), strict=False)
+    ]
+
+
+@functools.lru_cache(maxsize=64)
+def _le_labels(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    """The ``le`` label values of ``bounds`` plus ``+Inf``, formatted once per bucket layout
+    instead of once per bucket, series and scrape."""
+    return tuple(_le(bound) for bound in (*bounds, math.inf))
 
 
 def _le(bound: float) -> str:

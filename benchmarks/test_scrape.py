@@ -1,0 +1,72 @@
+"""Many pools: 20 pools x 50 task names in one registry, then the cost and size of a scrape.
+
+Every (pool, task) series has run tasks on the submitting thread and on the workers, so each
+series holds several live shards, as in a long-running service; the scrape sums them and renders
+two histograms, three outcome counters and the CPU counter per series.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from benchmarks.conftest import RunWorkload
+from benchmarks.harness import Record, env_int, interleave, record, rounds
+from tpe_insight import ThreadPoolExecutor, named
+
+
+def noop() -> None:
+    return None
+
+
+def test_scrape_many_pools(run_workload: RunWorkload) -> None:
+    n_pools = env_int("TPE_BENCH_POOLS", 20, 3)
+    n_names = env_int("TPE_BENCH_TASK_NAMES", 50, 5)
+    per_name = 4
+
+    def workload() -> Record:
+        registry = CollectorRegistry()
+        pools = [
+            ThreadPoolExecutor(2, name=f"pool_{i:02d}", registry=registry, logs=False)
+            for i in range(n_pools)
+        ]
+        try:
+            tasks = [named(f"task_{j:02d}", noop) for j in range(n_names)]
+            futures: list[Future[None]] = [
+                pool.submit(task) for pool in pools for task in tasks for _ in range(per_name)
+            ]
+            for future in futures:
+                future.result()
+
+            def scrape_once(_: str) -> float:
+                start = time.perf_counter()
+                generate_latest(registry)
+                return (time.perf_counter() - start) * 1e3
+
+            values = interleave(["scrape"], scrape_once, rounds())
+            body = generate_latest(registry)
+        finally:
+            for pool in pools:
+                pool.shutdown()
+        samples = [line for line in body.splitlines() if line and not line.startswith(b"#")]
+        expected_series = n_pools * n_names
+        finished = [line for line in samples if line.startswith(b"tpe_tasks_finished_total{")]
+        assert len(finished) == expected_series * 3, len(finished)
+        return record(
+            "scrape",
+            f"scrape: generate_latest() of {n_pools} pools x {n_names} task names"
+            " (default options), budget < 50 ms",
+            "ms/scrape",
+            values,
+            baseline=None,
+            params={"pools": n_pools, "task_names": n_names, "tasks_per_name": per_name},
+            extra={
+                "bytes": len(body),
+                "samples": len(samples),
+                "series": expected_series,
+            },
+        )
+
+    run_workload(workload)
