@@ -17,9 +17,7 @@ default options*, one at a time, so each column shows the price of that one feat
 
 from __future__ import annotations
 
-import collections
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -27,46 +25,18 @@ from dataclasses import dataclass
 import structlog
 from prometheus_client import CollectorRegistry
 
-from tpe_insight import Sink, StdlibThreadPoolExecutor, TaskInfo, ThreadPoolExecutor
+from tpe_insight import Recorder, StdlibThreadPoolExecutor, ThreadPoolExecutor
 
 __all__ = [
     "ALL_CONFIGS",
     "BASELINE",
     "Config",
-    "RecordingSinkStandIn",
     "by_name",
     "configure_structlog",
 ]
 
-#: Ring-buffer bound of the stand-in recorder (spans kept; older ones are dropped).
+#: Ring-buffer bound of the profiler's recorder in the benchmarks (spans kept; older dropped).
 RECORDER_MAXLEN = 65_536
-
-Span = tuple[TaskInfo, float, float, float, int, "BaseException | None"]
-
-
-class RecordingSinkStandIn(Sink):
-    """STAND-IN for the profiler's recorder, which is being written in parallel.
-
-    It does the minimum a span recorder must do per task: append one tuple per
-    ``task_finished`` to a bounded ``collections.deque``. The real recorder will keep more per
-    span (submit time, submitting thread: it will need ``task_started`` too), so the
-    ``profiler`` column is a lower bound of its cost until it is measured with the real sink.
-    """
-
-    def __init__(self, maxlen: int = RECORDER_MAXLEN) -> None:
-        self.spans: collections.deque[Span] = collections.deque(maxlen=maxlen)
-        self._append = self.spans.append
-
-    def task_finished(
-        self,
-        task: TaskInfo,
-        started_at: float,
-        ended_at: float,
-        cpu_seconds: float,
-        exc: BaseException | None,
-    ) -> None:
-        self._append((task, started_at, ended_at, cpu_seconds, threading.get_ident(), exc))
-
 
 _structlog_configured = False
 
@@ -146,7 +116,7 @@ def _profiler(workers: int) -> Executor:
         name="bench",
         registry=CollectorRegistry(),
         logs=False,
-        sinks=[RecordingSinkStandIn()],
+        sinks=[Recorder(capacity=RECORDER_MAXLEN)],
     )
 
 
@@ -166,7 +136,7 @@ ALL_CONFIGS: tuple[Config, ...] = (
     Config("seams", "floor: metrics=False, cpu_time='off' (wrapper + done-callback only)", _seams),
     Config("metrics", "metrics only: task_labels=False, cpu_time='off'", _metrics_only),
     Config("default", "default options: metrics + task labels + cpu_time='fast'", _default),
-    Config("profiler", "default + recording sink (stand-in for the profiler)", _profiler),
+    Config("profiler", "default + the profiler's Recorder (tpe_insight.profile)", _profiler),
     Config("structlog", "default + structlog at INFO (logs=True)", _structlog),
     Config("context", "default + propagate_context=True", _context),
 )

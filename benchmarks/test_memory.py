@@ -14,10 +14,10 @@ import os
 import tracemalloc
 from concurrent.futures import Future
 
-from benchmarks.configs import RECORDER_MAXLEN, RecordingSinkStandIn, by_name
+from benchmarks.configs import RECORDER_MAXLEN, by_name
 from benchmarks.conftest import RunWorkload
 from benchmarks.harness import Record, env_int, record
-from tpe_insight import ThreadPoolExecutor
+from tpe_insight import Recorder, ThreadPoolExecutor
 
 WORKERS = 4
 
@@ -36,12 +36,12 @@ def rss_kib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1024
 
 
-def recorder_of(pool: object) -> RecordingSinkStandIn | None:
+def recorder_of(pool: object) -> Recorder | None:
     if not isinstance(pool, ThreadPoolExecutor):
         return None
     for hook in pool._tpe_hooks.task_finished:
         sink = getattr(hook, "__self__", None)
-        if isinstance(sink, RecordingSinkStandIn):
+        if isinstance(sink, Recorder):
             return sink
     return None
 
@@ -84,8 +84,10 @@ def test_memory(run_workload: RunWorkload) -> None:
         tasks_after_warm = (n_batches - 1 - warm_batch) * batch
         assert out["traced_growth_kib"] * 1024 <= tasks_after_warm * 1.0 + 64 * 1024, out
         if recorder is not None:
-            assert len(recorder.spans) <= RECORDER_MAXLEN
-            out["ring_len"] = len(recorder.spans)
+            timeline = recorder.snapshot()
+            assert len(timeline.spans) <= RECORDER_MAXLEN
+            assert timeline.dropped == n_batches * batch - len(timeline.spans)
+            out["ring_len"] = len(timeline.spans)
             out["ring_maxlen"] = RECORDER_MAXLEN
         return out
 
