@@ -17,9 +17,9 @@ from concurrent.futures.thread import BrokenThreadPool
 from typing import Any
 
 import pytest
-from conftest import Metrics
 from prometheus_client import CollectorRegistry
 
+from conftest import Metrics
 from tpe_insight import StdlibThreadPoolExecutor, ThreadPoolExecutor
 from tpe_insight.naming import task_label
 
