@@ -53,7 +53,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from tpe_insight.naming import MAX_POOL_LABELS, OTHER
+from tpe_insight.naming import MAX_POOL_LABELS, OTHER, capped
 
 __all__ = [
     "DEFAULT_BUCKETS",
@@ -380,11 +380,9 @@ class PoolSeries:
         if series is not None:
             return series
         with self.lock:
+            task = capped(task, self.tasks, cap)
             series = self.tasks.get(task)
             if series is None:
-                named = sum(1 for name in self.tasks if name != OTHER)
-                if named >= cap and task != OTHER:
-                    return self.task_series(OTHER, cap)
                 series = self.tasks[task] = TaskSeries(self, task)
             return series
 
@@ -393,11 +391,9 @@ class PoolSeries:
         if name in self.exception_labels:
             return name
         with self.lock:
-            if name in self.exception_labels:
-                return name
-            if len(self.exception_labels) >= cap:
-                return OTHER
-            self.exception_labels.add(name)
+            name = capped(name, self.exception_labels, cap)
+            if name != OTHER:
+                self.exception_labels.add(name)
             return name
 
     def rejected_one(self, reason: str) -> None:
@@ -453,14 +449,10 @@ class MetricsCollector(Collector):
         series = self._pools.get(label)
         if series is None:
             with self._lock:
+                label = capped(label, self._pools, MAX_POOL_LABELS)
                 series = self._pools.get(label)
                 if series is None:
-                    named = sum(1 for name in self._pools if name != OTHER)
-                    if named >= MAX_POOL_LABELS and label != OTHER:
-                        label = OTHER
-                        series = self._pools.get(OTHER)
-                    if series is None:
-                        series = self._pools[label] = PoolSeries(label, bounds or self.bounds)
+                    series = self._pools[label] = PoolSeries(label, bounds or self.bounds)
         return series
 
     def _forget_pools(self) -> None:

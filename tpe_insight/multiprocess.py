@@ -40,7 +40,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from tpe_insight import naming
 from tpe_insight.lifecycle import PoolInfo, Sink, TaskInfo
 from tpe_insight.metrics import DEFAULT_BUCKETS, METRICS, OUTCOMES, REJECT_REASONS
-from tpe_insight.naming import MAX_POOL_LABELS, OTHER
+from tpe_insight.naming import MAX_POOL_LABELS, OTHER, capped
 
 __all__ = ["ENV_VAR", "MultiprocessSink"]
 
@@ -86,14 +86,10 @@ class _Metrics:
         children = self.pools.get(label)
         if children is None:
             with self.lock:
+                label = capped(label, self.pools, MAX_POOL_LABELS)
                 children = self.pools.get(label)
                 if children is None:
-                    named = sum(1 for name in self.pools if name != OTHER)
-                    if named >= MAX_POOL_LABELS and label != OTHER:
-                        label = OTHER
-                        children = self.pools.get(OTHER)
-                    if children is None:
-                        children = self.pools[label] = _PoolChildren(self, label)
+                    children = self.pools[label] = _PoolChildren(self, label)
         return children
 
 
@@ -131,14 +127,10 @@ class _PoolChildren:
         if children is not None:
             return children
         with self.lock:
+            name = capped(name, self.tasks, cap)
             children = self.tasks.get(name)
             if children is None:
-                named = sum(1 for task in self.tasks if task != OTHER)
-                if named >= cap and name != OTHER:
-                    name = OTHER
-                    children = self.tasks.get(OTHER)
-                if children is None:
-                    children = self.tasks[name] = _TaskChildren(self, name)
+                children = self.tasks[name] = _TaskChildren(self, name)
             return children
 
     def exception(self, exc: BaseException, cap: int) -> str:
@@ -146,11 +138,9 @@ class _PoolChildren:
         if name in self.exception_labels:
             return name
         with self.lock:
-            if name in self.exception_labels:
-                return name
-            if len(self.exception_labels) >= cap:
-                return OTHER
-            self.exception_labels.add(name)
+            name = capped(name, self.exception_labels, cap)
+            if name != OTHER:
+                self.exception_labels.add(name)
             return name
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from types import FrameType
 from typing import Any
 
@@ -53,6 +53,18 @@ def clean(value: str, limit: int = MAX_LABEL_LENGTH) -> str:
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return value
+
+
+def capped(label: str, known: Collection[str], cap: int) -> str:
+    """``label`` if it is already known or there is room for it, else :data:`OTHER`.
+
+    ``known`` holds the label values in use (``other`` among them or not); at most ``cap`` of
+    them are names. The caller holds the lock that guards ``known``.
+    """
+    if label == OTHER or label in known:
+        return label
+    named = sum(1 for name in known if name != OTHER)
+    return label if named < cap else OTHER
 
 
 def validate_pool_name(name: object) -> str:

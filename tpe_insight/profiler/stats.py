@@ -140,8 +140,31 @@ class TaskStats:
         return self.cpu_seconds / self.run.total if self.run.total > 0 else math.nan
 
 
+class _Shares:
+    """CPU share, core load and the verdict, for anything with run, CPU and busy totals."""
+
+    run_total: float
+    cpu_total: float
+    busy: float
+
+    @property
+    def cpu_share(self) -> float:
+        return self.cpu_total / self.run_total if self.run_total > 0 else math.nan
+
+    @property
+    def core_load(self) -> float:
+        """CPU cores kept busy while at least one task ran."""
+        return self.cpu_total / self.busy if self.busy > 0 else math.nan
+
+    @property
+    def verdict(self) -> str:
+        if self.run_total < VERDICT_MIN_RUN_SECONDS:
+            return "-"
+        return verdict(self.cpu_share, self.core_load)
+
+
 @dataclass
-class PoolStats:
+class PoolStats(_Shares):
     """One pool instance."""
 
     record: PoolRecord
@@ -173,21 +196,6 @@ class PoolStats:
         return self.run_total / (self.record.max_workers * self.wall)
 
     @property
-    def cpu_share(self) -> float:
-        return self.cpu_total / self.run_total if self.run_total > 0 else math.nan
-
-    @property
-    def core_load(self) -> float:
-        """CPU cores kept busy while at least one task ran."""
-        return self.cpu_total / self.busy if self.busy > 0 else math.nan
-
-    @property
-    def verdict(self) -> str:
-        if self.run_total < VERDICT_MIN_RUN_SECONDS:
-            return "-"
-        return verdict(self.cpu_share, self.core_load)
-
-    @property
     def predicted_recorded(self) -> float:
         """The simulation's wall time for the recorded ``max_workers`` (sanity check)."""
         for prediction in self.predictions:
@@ -197,7 +205,7 @@ class PoolStats:
 
 
 @dataclass
-class Analysis:
+class Analysis(_Shares):
     """Everything the outputs show."""
 
     timeline: Timeline
@@ -215,20 +223,6 @@ class Analysis:
     @property
     def speedup(self) -> float:
         return self.run_total / self.wall if self.wall > 0 else math.nan
-
-    @property
-    def cpu_share(self) -> float:
-        return self.cpu_total / self.run_total if self.run_total > 0 else math.nan
-
-    @property
-    def core_load(self) -> float:
-        return self.cpu_total / self.busy if self.busy > 0 else math.nan
-
-    @property
-    def verdict(self) -> str:
-        if self.run_total < VERDICT_MIN_RUN_SECONDS:
-            return "-"
-        return verdict(self.cpu_share, self.core_load)
 
 
 def counter_series(spans: Iterable[Span]) -> list[tuple[float, int, int]]:
