@@ -366,9 +366,10 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         Per-pool caps on distinct ``task`` and ``exception`` label values (default 50 and 20);
         the rest are counted as ``other``.
     cpu_time
-        ``"fast"`` (default): one thread-CPU clock read per task; a task is charged the worker's
-        CPU since its previous task ended (which includes the pool's own few-µs bookkeeping),
-        capped at its run time. ``"exact"``: two reads per task. ``"off"``: none.
+        ``"fast"`` (default): at most one thread-CPU clock read per task; a task is charged the
+        worker's CPU since its previous task ended (which includes the pool's own few-µs
+        bookkeeping), capped at its run time; a task shorter than 100 µs is charged its run
+        time without a read. ``"exact"``: two reads per task. ``"off"``: none.
     buckets
         Histogram bounds in seconds (default 100 µs to 60 s).
     clock, cpu_clock
