@@ -42,6 +42,7 @@ from typing import Any
 from tpe_insight import global_sinks, naming
 from tpe_insight.lifecycle import PoolInfo, Sink, TaskInfo
 from tpe_insight.patch import install, installed, uninstall
+from tpe_insight.profiler import schedstat
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -106,6 +107,10 @@ class WorkerRecord:
     pool_id: int
     thread_name: str
     started_at: float
+    #: The OS thread id (``threading.get_native_id``) and the seconds the thread had waited on
+    #: a run queue when it started (Linux schedstat; None elsewhere): see profiler/schedstat.py.
+    native_id: int | None = None
+    run_queue_at_start: float | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,10 @@ class Span:
     submitter: str | None
     exception: str | None = None
     message: str | None = None
+    #: The worker (``WorkerRecord.worker_id``) whose thread submitted the task, when a pool's
+    #: worker did (a task submitted from inside a task); None for other threads. The model
+    #: replays such a task after its parent (see profiler/model.py).
+    submitter_worker: int | None = None
 
     @property
     def queue_wait(self) -> float | None:
@@ -156,6 +165,13 @@ class RunningTask:
     running_for: float
     seen_at: str  # "shutdown" or "end of profile"
     stack: str
+    #: ``"Future.result"`` / ``"wait"`` / ``"as_completed"`` when the task's innermost frames
+    #: are blocked in ``concurrent.futures`` waiting for a future; None otherwise.
+    blocked_in: str | None = None
+    #: Tasks of the same pool running at that moment (including this one).
+    pool_running: int = 0
+    #: Tasks of the same pool submitted from this task's thread and still queued.
+    queued_children: tuple[str, ...] = ()
 
 
 @dataclass
@@ -170,6 +186,12 @@ class Timeline:
     capacity: int = DEFAULT_CAPACITY
     stuck_after: float = DEFAULT_STUCK_AFTER
     pool_instances: dict[str, int] = field(default_factory=dict)
+    #: CPU cores available to the process when the timeline was read (affinity mask).
+    cores: int | None = None
+    #: worker_id -> seconds waited on a run queue at the worker's last reading (its thread's
+    #: exit, or the end of the profile). With ``WorkerRecord.run_queue_at_start`` it gives each
+    #: worker's run-queue delay over its life; absent where the OS does not say.
+    run_queue_at_end: dict[int, float] = field(default_factory=dict)
 
     def pool(self, pool_id: int) -> PoolRecord:
         """The record of pool ``pool_id`` (KeyError if unknown)."""
@@ -195,7 +217,15 @@ class Timeline:
                 [p.pool_id, p.label, p.max_workers, p.created_at, p.shutdown_at] for p in self.pools
             ],
             "workers": [
-                [w.worker_id, w.pool_id, w.thread_name, w.started_at] for w in self.workers
+                [
+                    w.worker_id,
+                    w.pool_id,
+                    w.thread_name,
+                    w.started_at,
+                    w.native_id,
+                    w.run_queue_at_start,
+                ]
+                for w in self.workers
             ],
             "spans": [
                 [
@@ -210,6 +240,7 @@ class Timeline:
                     s.submitter,
                     s.exception,
                     s.message,
+                    s.submitter_worker,
                 ]
                 for s in self.spans
             ],
@@ -223,6 +254,9 @@ class Timeline:
                     r.running_for,
                     r.seen_at,
                     r.stack,
+                    r.blocked_in,
+                    r.pool_running,
+                    list(r.queued_children),
                 ]
                 for r in self.running
             ],
@@ -230,6 +264,8 @@ class Timeline:
             "capacity": self.capacity,
             "stuck_after": self.stuck_after,
             "pool_instances": dict(self.pool_instances),
+            "cores": self.cores,
+            "run_queue_at_end": {str(k): v for k, v in self.run_queue_at_end.items()},
         }
 
     @classmethod
@@ -241,18 +277,46 @@ class Timeline:
                     PoolRecord(int(p[0]), str(p[1]), int(p[2]), p[3], p[4]) for p in data["pools"]
                 ],
                 workers=[
-                    WorkerRecord(int(w[0]), int(w[1]), str(w[2]), float(w[3]))
+                    WorkerRecord(
+                        int(w[0]),
+                        int(w[1]),
+                        str(w[2]),
+                        float(w[3]),
+                        *_optional_floats(w[4:6], (int, float)),
+                    )
                     for w in data["workers"]
                 ],
                 spans=[Span(*s) for s in data["spans"]],
-                running=[RunningTask(*r) for r in data["running"]],
+                running=[_running_from_list(r) for r in data["running"]],
                 dropped=int(data["dropped"]),
                 capacity=int(data["capacity"]),
                 stuck_after=float(data["stuck_after"]),
                 pool_instances={str(k): int(v) for k, v in data["pool_instances"].items()},
+                cores=None if data.get("cores") is None else int(data["cores"]),
+                run_queue_at_end={
+                    int(k): float(v) for k, v in data.get("run_queue_at_end", {}).items()
+                },
             )
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed timeline: {type(exc).__name__}: {exc}") from None
+
+
+def _optional_floats(values: list[Any], kinds: tuple[type, type]) -> list[Any]:
+    """The optional trailing worker fields (older traces lack them): int id, float seconds."""
+    result: list[Any] = []
+    for value, kind in zip(values, kinds, strict=False):
+        result.append(None if value is None else kind(value))
+    return result
+
+
+def _running_from_list(row: list[Any]) -> RunningTask:
+    """A RunningTask from its list form; the nested-wait fields are optional (older traces)."""
+    base = row[:8]
+    extra = row[8:]
+    blocked_in = extra[0] if len(extra) > 0 else None
+    pool_running = int(extra[1]) if len(extra) > 1 else 0
+    children = tuple(str(c) for c in extra[2]) if len(extra) > 2 else ()
+    return RunningTask(*base, blocked_in, pool_running, children)
 
 
 # -- the recorder -------------------------------------------------------------------------------
@@ -296,6 +360,9 @@ class Recorder(Sink):
         self._instances: collections.Counter[str] = collections.Counter()
         self._seen_running: collections.deque[RunningTask] = collections.deque(maxlen=1000)
         self._lock = threading.Lock()  # only for the rare, per-pool events
+        # worker_id -> run-queue seconds at the worker's last reading (see profiler/schedstat.py)
+        self._run_queue_end: dict[int, float] = {}
+        self._worker_tls = threading.local()  # holds each worker's _WorkerEndReading
 
     # -- attach / detach --
 
@@ -321,7 +388,15 @@ class Recorder(Sink):
         """Runs in the new worker: bind its thread ident to a fresh worker id."""
         worker_id = next(self._worker_ids)
         self._worker_of[_get_ident()] = worker_id
-        self._workers.append(WorkerRecord(worker_id, pool.pool_id, thread_name, pool.clock()))
+        native_id = threading.get_native_id()
+        run_queue = schedstat.read_own_run_queue_seconds()
+        self._workers.append(
+            WorkerRecord(worker_id, pool.pool_id, thread_name, pool.clock(), native_id, run_queue)
+        )
+        if run_queue is not None:
+            self._worker_tls.end_reading = _WorkerEndReading(
+                self._run_queue_end, worker_id, native_id
+            )
 
     def pool_shutdown(self, pool: PoolInfo, wait: bool, cancel_futures: bool) -> None:
         """Mark the shutdown; with ``wait=False``, note the pool's tasks still running."""
@@ -431,6 +506,7 @@ class Recorder(Sink):
         submits = _copy(self._submits)
         self._note_running(None, "end of profile", self.stuck_after)
         thread_names = dict(self._thread_names)
+        worker_of = dict(self._worker_of)
 
         # Submitter and submit time for spans that lack them: match the submit records of the
         # same task object in order. Exact when the core passes `submitter` (fixed core), a
@@ -453,7 +529,7 @@ class Recorder(Sink):
                     submitter = ident
             else:
                 unmatched.append((index, raw))
-            spans.append(_span(raw, submitted_at, thread_names.get(submitter or -1)))
+            spans.append(_span(raw, submitted_at, submitter, thread_names, worker_of))
         if unmatched:
             for (task_id, submitted_at), idents in by_key.items():
                 for ident in idents:
@@ -466,7 +542,20 @@ class Recorder(Sink):
                 candidates = by_task.get(id(raw[0]))
                 if candidates:
                     submitted_at, ident = candidates.popleft()
-                    spans[index] = _span(raw, submitted_at, thread_names.get(ident))
+                    spans[index] = _span(raw, submitted_at, ident, thread_names, worker_of)
+
+        workers = sorted(_copy(self._workers), key=lambda w: w.worker_id)
+        run_queue_end = dict(self._run_queue_end)
+        for worker in workers:
+            # Workers still alive: read now (the ones that exited were read at their exit).
+            if (
+                worker.native_id is not None
+                and worker.run_queue_at_start is not None
+                and worker.worker_id not in run_queue_end
+            ):
+                value = schedstat.read_run_queue_seconds(worker.native_id)
+                if value is not None and value >= worker.run_queue_at_start:
+                    run_queue_end[worker.worker_id] = value
 
         shutdowns = dict(self._shutdowns)
         pool_records = [
@@ -477,29 +566,47 @@ class Recorder(Sink):
             instances = dict(self._instances)
         return Timeline(
             pools=pool_records,
-            workers=sorted(_copy(self._workers), key=lambda w: w.worker_id),
+            workers=workers,
             spans=spans,
             running=_copy(self._seen_running),
             dropped=max(0, recorded - len(spans_raw)),
             capacity=self.capacity,
             stuck_after=self.stuck_after,
             pool_instances=instances,
+            cores=schedstat.available_cores(),
+            run_queue_at_end=run_queue_end,
         )
 
     def _note_running(self, pool_id: int | None, seen_at: str, older_than: float) -> None:
-        """Record the tasks running now (of one pool, or all) with their workers' stacks."""
+        """Record the tasks running now (of one pool, or all) with their workers' stacks.
+
+        A task younger than ``older_than`` is recorded too when it is blocked waiting for a
+        future while its pool has no idle worker and a task it submitted is still queued: the
+        nested-wait pattern (see profiler/lints.py), a deadlock in the making whatever its age.
+        """
         running = list(self._running.items())
         if not running:
             return
         frames = sys._current_frames()
         names = {t.ident: t.name for t in threading.enumerate()}
+        busy: collections.Counter[int] = collections.Counter(
+            entry[0].pool.pool_id for _, entry in running
+        )
+        queued: dict[tuple[int, int], list[str]] | None = None
         for ident, (task, _submitted_at, started_at, _submitter) in running:
             if pool_id is not None and task.pool.pool_id != pool_id:
                 continue
             running_for = task.pool.clock() - started_at
-            if running_for < older_than:
-                continue
             frame = frames.get(ident)
+            blocked_in = _blocked_in(frame) if frame is not None else None
+            children: tuple[str, ...] = ()
+            pool_running = busy[task.pool.pool_id]
+            if blocked_in is not None and pool_running >= task.pool.max_workers:
+                if queued is None:
+                    queued = self._queued_by_submitter(running)
+                children = tuple(queued.get((task.pool.pool_id, ident), ()))
+            if running_for < older_than and not children:
+                continue
             stack = _task_stack(frame) if frame is not None else ""
             self._seen_running.append(
                 RunningTask(
@@ -511,8 +618,81 @@ class Recorder(Sink):
                     running_for,
                     seen_at,
                     stack,
+                    blocked_in,
+                    pool_running,
+                    children,
                 )
             )
+
+    def _queued_by_submitter(
+        self, running: list[tuple[int, tuple[TaskInfo, float, float, int | None]]]
+    ) -> dict[tuple[int, int], list[str]]:
+        """(pool id, submitter ident) -> names of its tasks submitted but not yet started.
+        Only computed when a blocked task is seen, so its cost (a pass over the ring) is rare."""
+        started: collections.Counter[tuple[int, float]] = collections.Counter()
+        for raw in _copy(self._spans):
+            if raw[2] is not None:
+                started[(id(raw[0]), raw[2])] += 1
+        for _, (task, submitted_at, _started_at, _submitter) in running:
+            started[(id(task), submitted_at)] += 1
+        result: dict[tuple[int, int], list[str]] = {}
+        for task, submitted_at, ident in _copy(self._submits):
+            key = (id(task), submitted_at)
+            if started[key] > 0:
+                started[key] -= 1
+                continue
+            result.setdefault((task.pool.pool_id, ident), []).append(task.name)
+        return result
+
+
+#: Functions of ``concurrent/futures/_base.py`` that block on futures, as the lint names them.
+_WAITS = {
+    "result": "Future.result",
+    "exception": "Future.exception",
+    "wait": "wait",
+    "as_completed": "as_completed",
+}
+
+
+def _blocked_in(frame: FrameType) -> str | None:
+    """Which ``concurrent.futures`` wait the innermost frames are in (None if not waiting).
+    The innermost frames are the lock wait in threading.py; the futures frame is just above."""
+    current: FrameType | None = frame
+    for _ in range(6):
+        if current is None:
+            return None
+        filename = current.f_code.co_filename.replace("\\", "/")
+        if filename.endswith("concurrent/futures/_base.py"):
+            return _WAITS.get(current.f_code.co_name)
+        if not filename.endswith("threading.py"):
+            return None
+        current = current.f_back
+    return None
+
+
+class _WorkerEndReading:
+    """Reads a worker's run-queue time when its thread ends.
+
+    Held in a thread-local of the worker, which CPython frees in the exiting thread itself
+    (the executor's ``_WorkerExit`` relies on the same), so ``/proc/thread-self`` is that
+    worker. Must not call ``threading.current_thread()`` there (it would make a dummy thread).
+    """
+
+    __slots__ = ("native_id", "readings", "worker_id")
+
+    def __init__(self, readings: dict[int, float], worker_id: int, native_id: int) -> None:
+        self.readings = readings
+        self.worker_id = worker_id
+        self.native_id = native_id
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter teardown
+            if threading.get_native_id() == self.native_id:
+                value = schedstat.read_own_run_queue_seconds()
+            else:
+                value = schedstat.read_run_queue_seconds(self.native_id)
+            if value is not None:
+                self.readings[self.worker_id] = value
 
 
 def _task_stack(frame: FrameType) -> str:
@@ -538,8 +718,18 @@ def _describe(exc: BaseException) -> tuple[str, str | None]:
     return naming.exception_label(exc), message
 
 
-def _span(raw: tuple[Any, ...], submitted_at: float | None, submitter: str | None) -> Span:
+def _span(
+    raw: tuple[Any, ...],
+    submitted_at: float | None,
+    submitter_ident: int | None,
+    thread_names: dict[int, str],
+    worker_of: dict[int, int],
+) -> Span:
     task: TaskInfo = raw[0]
+    submitter = None if submitter_ident is None else thread_names.get(submitter_ident)
+    # Thread idents are reused after a thread ends, so this is the ident's *current* worker;
+    # the model checks that the parent it finds was running on that worker at submit time.
+    submitter_worker = None if submitter_ident is None else worker_of.get(submitter_ident)
     return Span(
         pool_id=task.pool.pool_id,
         task=task.name,
@@ -552,6 +742,7 @@ def _span(raw: tuple[Any, ...], submitted_at: float | None, submitter: str | Non
         submitter=submitter,
         exception=raw[8],
         message=raw[9],
+        submitter_worker=submitter_worker,
     )
 
 
