@@ -316,7 +316,19 @@ def _running_from_list(row: list[Any]) -> RunningTask:
     blocked_in = extra[0] if len(extra) > 0 else None
     pool_running = int(extra[1]) if len(extra) > 1 else 0
     children = tuple(str(c) for c in extra[2]) if len(extra) > 2 else ()
-    return RunningTask(*base, blocked_in, pool_running, children)
+    return RunningTask(
+        int(base[0]),
+        str(base[1]),
+        None if base[2] is None else int(base[2]),
+        str(base[3]),
+        float(base[4]),
+        float(base[5]),
+        str(base[6]),
+        str(base[7]),
+        blocked_in,
+        pool_running,
+        children,
+    )
 
 
 # -- the recorder -------------------------------------------------------------------------------
