@@ -612,7 +612,14 @@ def model_pool(
     )
     if run_total < MIN_RUN_SECONDS:
         serial = Estimate(None, serial.low, serial.high)
-    work_type = _work_type(serial, cpu_total, gil, run_total, evidence)
+    work_type = _work_type(
+        serial,
+        point=serial_for(contention[0]),
+        cpu_total=cpu_total,
+        gil=gil,
+        run_total=run_total,
+        evidence=evidence,
+    )
     speedup = (
         Estimate(
             None if serial.value is None else serial.value / wall,
@@ -668,21 +675,24 @@ def model_pool(
 
 def _work_type(
     serial: Estimate,
+    *,
+    point: float,
     cpu_total: float,
     gil: tuple[float, float, float],
     run_total: float,
     evidence: bool,
 ) -> WorkType:
-    """The kind of work, from the CPU share of the serial time (its whole range must agree) and
-    the GIL share: "unknown" wherever the evidence does not decide."""
+    """The kind of work, from the CPU share of the serial time (at the model's point) and the
+    GIL share: "unknown" wherever the evidence does not decide."""
     low_share = cpu_total / serial.high if serial.high > 0 else 0.0
     high_share = cpu_total / serial.low if serial.low > 0 else 1.0
+    share = cpu_total / point if point > 0 else 0.0
     result: WorkType = "unknown"
-    if run_total < MIN_RUN_SECONDS:
+    if run_total < MIN_RUN_SECONDS or (low_share <= IO_SHARE and high_share >= CPU_SHARE):
         result = "unknown"
-    elif high_share <= IO_SHARE:
+    elif share <= IO_SHARE:
         result = "io"
-    elif low_share >= CPU_SHARE:
+    elif share >= CPU_SHARE:
         # CPU: which kind only if the pool ran tasks side by side and the GIL share is decided.
         if evidence and gil[1] >= 0.5:
             result = "gil"
