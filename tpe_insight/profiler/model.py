@@ -94,6 +94,10 @@ MIN_CONCURRENT_SHARE = 0.25
 #: Largest calibration factor (or its inverse) for which the what-if still gives values.
 MAX_CALIBRATION = 1.5
 
+#: For awake threads (see AWAKE_SHARE), the CPU share of the serial time from which the work
+#: is GIL-free CPU (their remaining sleep is GIL hand-off or a little I/O).
+AWAKE_CPU_SHARE = 0.5
+
 #: Share of the running tasks that wanted a core (on one or queued for one) at or above which
 #: the threads were awake: computing, not waiting for the GIL (its waiters sleep) nor for I/O.
 AWAKE_SHARE = 0.7
@@ -545,6 +549,7 @@ def model_pool(
     gil: tuple[float, float, float] = (0.0, 0.0, 1.0)  # point, low, high
     reason: str
     known_queue = run_queue_total is not None
+    awake = False
     if run_total < MIN_RUN_SECONDS or not ran:
         reason = f"less than {MIN_RUN_SECONDS * 1e3:g} ms of run time: too little to tell"
         contention = (0.0, 0.0, explainable_total)
@@ -561,6 +566,7 @@ def model_pool(
             else rho >= GIL_RATE_LOW and spare >= 0.5
         )
         if known_queue and runnable >= AWAKE_SHARE * mean_n:
+            awake = True
             reason = (
                 f"its threads wanted a core {runnable / mean_n:.0%} of the time with "
                 f"{mean_n:.1f} running (GIL waiters sleep instead) and got {rho:.2f} core(s): "
@@ -619,6 +625,7 @@ def model_pool(
         gil=gil,
         run_total=run_total,
         evidence=evidence,
+        awake=awake,
     )
     speedup = (
         Estimate(
@@ -681,6 +688,7 @@ def _work_type(
     gil: tuple[float, float, float],
     run_total: float,
     evidence: bool,
+    awake: bool,
 ) -> WorkType:
     """The kind of work, from the CPU share of the serial time (at the model's point) and the
     GIL share: "unknown" wherever the evidence does not decide."""
@@ -692,6 +700,8 @@ def _work_type(
         result = "unknown"
     elif share <= IO_SHARE:
         result = "io"
+    elif awake and share >= AWAKE_CPU_SHARE:
+        result = "cpu_parallel"
     elif share >= CPU_SHARE:
         # CPU: which kind only if the pool ran tasks side by side and the GIL share is decided.
         if evidence and gil[1] >= 0.5:
