@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from tpe_insight import demo
+from tpe_insight.profiler.jsonout import write_summary_json
 from tpe_insight.profiler.report import write_report
 from tpe_insight.profiler.summary import render_summary
 from tpe_insight.profiler.trace import TraceError, read_trace, write_trace
@@ -37,6 +38,7 @@ PROG = "tpe-insight"
 DEFAULT_OUT = Path("tpe-insight-out")
 TRACE_FILE = "trace.json"
 REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.json"
 
 
 class UsageError(Exception):
@@ -63,8 +65,8 @@ def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
         usage=f"{PROG} run [-h] [--out DIR] [--capacity N] [--stuck-after S] "
         "(script.py | -m module) [args ...]",
         description="Run a Python program with tpe_insight.install() applied, record every "
-        "thread pool it creates, then write trace.json and report.html to --out and print a "
-        "summary to stderr. The program's stdout and exit code are preserved.",
+        "thread pool it creates, then write trace.json, report.html and summary.json to --out "
+        "and print a summary to stderr. The program's stdout and exit code are preserved.",
     )
     _output_option(run)
     run.add_argument(
@@ -100,8 +102,8 @@ def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
         "demo",
         add_help=False,
         help="run the demo (SQLite model variables) and write its trace and report",
-        description="Run the demo, then write trace.json and report.html to --out. Other "
-        "options are the demo's own (see 'tpe-insight demo --help').",
+        description="Run the demo, then write trace.json, report.html and summary.json to "
+        "--out. Other options are the demo's own (see 'tpe-insight demo --help').",
     )
     _output_option(demo_parser)
     demo_parser.add_argument("-h", "--help", action="store_true")
@@ -256,11 +258,12 @@ def _prepare_out(out: Path) -> Path:
 def _write_outputs(timeline: Timeline, out: Path, *, summary_to: TextIO) -> None:
     trace = write_trace(timeline, out / TRACE_FILE)
     report = write_report(timeline, out / REPORT_FILE)
+    summary = write_summary_json(timeline, out / SUMMARY_FILE)
     stream = summary_to
     print(render_summary(timeline), file=stream)
     print(
-        f"\n{PROG}: wrote {trace} (open in https://ui.perfetto.dev) and {report} "
-        f"(file://{report.resolve()})",
+        f"\n{PROG}: wrote {trace} (open in https://ui.perfetto.dev), {report} "
+        f"(file://{report.resolve()}) and {summary}",
         file=stream,
     )
 

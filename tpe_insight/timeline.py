@@ -845,6 +845,14 @@ class Profile:
 
         return write_report(self.timeline, Path(path))
 
+    def write_summary_json(self, path: str | Path) -> Path:
+        """Write ``summary.json`` (numbers and the model's claims, schema in
+        ``docs/profiler-model.md``); return the path."""
+        # The outputs import this module; importing them lazily avoids the cycle.
+        from tpe_insight.profiler.jsonout import write_summary_json  # noqa: PLC0415
+
+        return write_summary_json(self.timeline, Path(path))
+
     def __enter__(self) -> Profile:
         return self.start()
 

@@ -319,14 +319,17 @@ def _run_queue_per_task(
 # -- dependencies -------------------------------------------------------------------------------
 
 
-def find_dependencies(spans: Sequence[Span]) -> list[Dependency]:
+def find_dependencies(spans: Sequence[Span], max_workers: int) -> list[Dependency]:
     """Which of a pool's tasks (ran spans, any order) must wait for another in a replay.
 
     ``nested``: the submitter was a worker (``Span.submitter_worker``) and a span of this pool
     was running on that worker at the submit time. ``after``: submitted by another thread within
-    :data:`AFTER_WINDOW` after the pool's latest completion, when the pool is closed-loop (see
-    :data:`CLOSED_LOOP_SHARE`).
+    :data:`AFTER_WINDOW` after the pool's latest completion while the pool had an idle worker
+    and an empty queue (a submitter that waited for results, not one the GIL held back while the
+    pool was full), when the pool is closed-loop (see :data:`CLOSED_LOOP_SHARE`).
     """
+    starts = sorted(s.started_at for s in spans if s.started_at is not None)
+    submits = sorted(s.submitted_at for s in spans if s.submitted_at is not None)
     by_worker: dict[int, list[int]] = {}
     for index, span in enumerate(spans):
         if span.worker_id is not None:
@@ -355,7 +358,10 @@ def find_dependencies(spans: Sequence[Span]) -> list[Dependency]:
             continue
         later_submits += 1
         position = bisect.bisect_right(end_times, submitted) - 1
-        if position >= 0 and submitted - end_times[position] <= AFTER_WINDOW:
+        running = bisect.bisect_left(starts, submitted) - (position + 1)
+        queued = bisect.bisect_left(submits, submitted) - bisect.bisect_left(starts, submitted)
+        idle = running < max_workers and queued <= 0
+        if position >= 0 and idle and submitted - end_times[position] <= AFTER_WINDOW:
             parent = ends[position][1]
             if parent != index:
                 candidates.append(
@@ -509,7 +515,7 @@ def model_pool(
     run_queue, run_queue_total = _run_queue_per_task(ran, timeline)
     sweep = _sweep(ran, run_queue)
     peak_demand = _peak_demand(spans)
-    deps = find_dependencies(ran)
+    deps = find_dependencies(ran, record.max_workers)
 
     sleeps = [
         max(0.0, s.run_seconds - s.cpu_seconds - q) for s, q in zip(ran, run_queue, strict=True)
@@ -587,6 +593,10 @@ def model_pool(
             )
             contention = (explainable_total, 0.9 * explainable_total, explainable_total)
             gil = (1.0, 0.9, 1.0)
+            if known_queue and rho > 0:
+                # One thread at a time wanted the core the GIL lets it use, and got `rho` of
+                # it: cores * 1 / (1 + h) = rho (the woken waiters' queueing is not the load).
+                competing = max(0.0, cores / rho - 1.0) if rho < 1.0 else 0.0
         elif rho > GIL_RATE_HIGH and not known_queue and rho >= 0.85 * min(mean_n, float(cores)):
             reason = (
                 f"the pool kept {rho:.2f} of {cores} core(s) busy with {mean_n:.1f} running: "
@@ -602,6 +612,13 @@ def model_pool(
             gil_bound = math.fsum(e / rho for e in explainable)
             contention = (0.0, 0.0, gil_bound)
             gil = (0.0, 0.0, min(1.0, 1.0 / rho))
+        elif runnable <= IO_SHARE * mean_n:
+            reason = (
+                f"mostly waiting: {mean_n:.1f} tasks ran but {runnable:.2f} thread(s) at a "
+                f"time wanted a core ({rho:.2f} core(s) used)"
+            )
+            contention = (0.0, 0.0, explainable_total)
+            gil = (0.5 if rho > 0.5 else 0.0, 0.0, 1.0)
         else:
             reason = (
                 f"{mean_n:.1f} tasks ran, {runnable:.2f} thread(s) at a time wanted a core "
@@ -627,17 +644,21 @@ def model_pool(
         evidence=evidence,
         awake=awake,
     )
-    speedup = (
-        Estimate(
-            None if serial.value is None else serial.value / wall,
-            serial.low / wall,
-            serial.high / wall,
+    # The speedup compares with a serial run on *this* machine: the CPU part runs on one thread,
+    # which the competitors (if any) slow down as they slowed the pool.
+    slowdown = 1.0 / _cpu_capacity(float(cores), competing, 1.0)
+
+    def here(seconds: float) -> float:
+        return seconds + cpu_total * (slowdown - 1.0)
+
+    if wall > 0:
+        speedup = Estimate(
+            None if serial.value is None else here(serial.value) / wall,
+            here(serial.low) / wall,
+            here(serial.high) / wall,
         )
-        if wall > 0
-        else Estimate(None, math.nan, math.nan)
-    )
-    if speedup.value is None and wall > 0:
-        speedup = Estimate(None, serial.low / wall, serial.high / wall)
+    else:
+        speedup = Estimate(None, math.nan, math.nan)
 
     model = PoolModel(
         pool_id=record.pool_id,

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tpe_insight.profiler import whatif
+from tpe_insight.profiler.model import PoolModel, model_pool
 from tpe_insight.timeline import OUTCOMES, PoolRecord, Span, Timeline
 
 __all__ = [
@@ -180,6 +181,8 @@ class PoolStats(_Shares):
     predictions: list[whatif.Prediction]
     tasks: list[TaskStats] = field(default_factory=list)
     busy: float = 0.0
+    #: The model's claims (work type, serial time, speedup, what-if): profiler/model.py.
+    model: PoolModel | None = None
 
     @property
     def tasks_total(self) -> int:
@@ -316,6 +319,7 @@ def analyse(timeline: Timeline) -> Analysis:
                     for name, group in sorted(task_groups.items())
                 ],
                 busy=busy_seconds(ran),
+                model=model_pool(timeline, record, spans),
             )
         )
 
