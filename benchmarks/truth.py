@@ -25,7 +25,6 @@ import asyncio
 import concurrent.futures as cf
 import hashlib
 import json
-import math
 import os
 import statistics
 import subprocess
