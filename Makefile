@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit matrix bench bench-memory soak clean
+.PHONY: demo test lint typecheck unit matrix bench bench-memory bench-truth soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ bench-memory: $(STAMP)
 	TPE_BENCH_MEMORY_TASKS=1000000 $(PY) -m pytest benchmarks/test_memory.py --benchmark-only \
 		-q -p no:cacheprovider --benchmark-json=.benchmarks/memory.json $(ARGS)
 	$(PY) -m benchmarks.report .benchmarks/memory.json
+
+# The profiler's claims against measured runs (a few minutes): each corpus workload at 1, 2, 4, 8
+# workers, profiled once at 4; prints predicted vs measured and saves .benchmarks/truth.json.
+bench-truth: $(STAMP)
+	@mkdir -p .benchmarks
+	$(PY) -m benchmarks.truth --json .benchmarks/truth.json $(ARGS)
 
 soak: $(STAMP)
 	$(PY) -m pytest tests -q -m soak --run-soak
