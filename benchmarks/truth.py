@@ -72,11 +72,11 @@ def gil_python(make: Executor, workers: int) -> None:
             future.result()
 
 
-_BUFFER = os.urandom(1 << 20) * 4
+_BUFFER = os.urandom(1 << 20) * 16
 
 
 def gil_free_sha(make: Executor, workers: int) -> None:
-    """24 sha256 over 4 MB: hashlib releases the GIL, threads use the cores."""
+    """24 sha256 over 16 MB: hashlib releases the GIL, threads use the cores."""
     with make(workers) as pool:
         for future in [pool.submit(hashlib.sha256, _BUFFER) for _ in range(24)]:
             future.result()
