@@ -114,11 +114,15 @@ def test_a_loaded_machine_does_not_turn_cpu_work_into_io() -> None:
     (model,) = model_timeline(_timeline(spans, run_queue=queue))
     assert model.work_type == "cpu_parallel"
     assert model.serial_seconds.value == pytest.approx(0.8)
-    # 4 runnable threads got 1.6 cores of 2: cores x 4 / (4 + h) = 1.6, h = 1.
+    # 4 runnable threads got 1.6 cores of 2: the process's share of the loaded machine.
     assert model.concurrent_cpu_rate == pytest.approx(1.6)
-    assert model.competing_threads == pytest.approx(1.0)
-    # A serial run here gets one core (1 thread + 1 competitor fit on 2 cores): 0.8 s.
+    assert model.effective_cores == pytest.approx(1.6)
+    # A serial run here gets one core of that share: 0.8 s, against 0.5 s measured.
     assert model.speedup.value == pytest.approx(0.8 / 0.5)
+    what_if = _what_if(model)
+    assert what_if[1].predicted_wall_seconds == pytest.approx(0.8)
+    assert what_if[2].predicted_wall_seconds == pytest.approx(0.5)
+    assert what_if[8].predicted_wall_seconds == pytest.approx(0.5)
 
 
 def test_one_task_at_a_time_cannot_tell_what_more_workers_would_do_to_cpu_work() -> None:

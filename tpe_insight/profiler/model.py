@@ -25,7 +25,8 @@ the pool at about one core however many tasks run. Hence three kinds of work:
 
 A loaded machine (another process on the cores) shows as run-queue delay, so it does not turn
 CPU work into "I/O": the delay is core contention, removed from the serial estimate, and the
-what-if models the competitor as ``h`` extra runnable threads sharing the cores fairly (CFS).
+what-if gives the pool the share of the cores it got (Linux shares CPU per cgroup/autogroup
+first, so more threads would not get more).
 
 Everything here is a pure function of a :class:`~tpe_insight.timeline.Timeline`: tests feed it
 hand-made spans and fake numbers.
@@ -188,7 +189,9 @@ class PoolModel:
     serial_seconds: Estimate
     speedup: Estimate
     cores: int
-    competing_threads: float
+    #: Cores the pool's threads could get: ``cores``, or on a loaded machine the share they got
+    #: while they queued for cores.
+    effective_cores: float
     concurrent_cpu_rate: float | None
     mean_concurrency: float | None
     gil_share: tuple[float, float]
@@ -535,7 +538,7 @@ def model_pool(
     rho = sweep.concurrent_cpu / sweep.concurrent if evidence else None
     mean_n = sweep.concurrent_tasks / sweep.concurrent if evidence else None
     demand_rate = sweep.concurrent_demand / sweep.concurrent if evidence else None
-    competing = 0.0
+    effective = float(cores)
     if (
         rho is not None
         and demand_rate is not None
@@ -543,9 +546,10 @@ def model_pool(
         and demand_rate - rho > max(0.1, 0.1 * rho)
         and rho > 0
     ):
-        # Our threads queued for cores: at `demand_rate` runnable threads they got `rho` cores,
-        # so the rest went to h competitors with cores * m / (m + h) = rho.
-        competing = max(0.0, demand_rate * (cores / rho - 1.0))
+        # Our threads queued for cores and got `rho` of them: that is the process's share of a
+        # loaded machine (Linux shares CPU between cgroups / autogroups first, so more threads
+        # of ours would not get more), and what a lone thread could use at most.
+        effective = min(float(cores), rho)
 
     # Attribution of the sleep: (point, low, high) seconds of contention, and the GIL share.
     # `runnable` is the pool's rate of CPU plus run-queue wait while several tasks ran: how many
@@ -565,7 +569,7 @@ def model_pool(
         gil = (0.5, 0.0, 1.0)
     else:
         runnable = demand_rate
-        spare = _cpu_capacity(cores, competing, mean_n) - rho
+        spare = min(effective, mean_n) - rho
         held_at_one = rho <= GIL_RATE_HIGH and (
             GIL_RATE_LOW <= runnable <= 1.0 + GIL_RUNNABLE_EXTRA * (mean_n - 1.0)
             if known_queue
@@ -593,10 +597,9 @@ def model_pool(
             )
             contention = (explainable_total, 0.9 * explainable_total, explainable_total)
             gil = (1.0, 0.9, 1.0)
-            if known_queue and rho > 0:
-                # One thread at a time wanted the core the GIL lets it use, and got `rho` of
-                # it: cores * 1 / (1 + h) = rho (the woken waiters' queueing is not the load).
-                competing = max(0.0, cores / rho - 1.0) if rho < 1.0 else 0.0
+            # One thread at a time wanted the core the GIL lets it use, and got `rho` of it (the
+            # woken waiters' queueing is not the load).
+            effective = float(cores) if rho >= 1.0 or not known_queue else max(rho, 1e-3)
         elif rho > GIL_RATE_HIGH and not known_queue and rho >= 0.85 * min(mean_n, float(cores)):
             reason = (
                 f"the pool kept {rho:.2f} of {cores} core(s) busy with {mean_n:.1f} running: "
@@ -645,8 +648,8 @@ def model_pool(
         awake=awake,
     )
     # The speedup compares with a serial run on *this* machine: the CPU part runs on one thread,
-    # which the competitors (if any) slow down as they slowed the pool.
-    slowdown = 1.0 / _cpu_capacity(float(cores), competing, 1.0)
+    # which gets at most one of the effective cores (less if the share is under one core).
+    slowdown = 1.0 / min(1.0, effective)
 
     def here(seconds: float) -> float:
         return seconds + cpu_total * (slowdown - 1.0)
@@ -675,7 +678,7 @@ def model_pool(
         serial_seconds=serial,
         speedup=speedup,
         cores=cores,
-        competing_threads=competing,
+        effective_cores=effective,
         concurrent_cpu_rate=rho,
         mean_concurrency=mean_n,
         gil_share=(gil[1], gil[2]),
@@ -773,9 +776,9 @@ def _what_if(
                 works[attributed],
                 deps,
                 k,
-                cores=float(model.cores),
+                cores=model.effective_cores,
                 gil_share=share,
-                competing=model.competing_threads,
+                competing=0.0,
             )
         return cache[key]
 
