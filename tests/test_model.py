@@ -292,3 +292,20 @@ def test_worked_example_of_the_docs() -> None:
         (4, pytest.approx(0.8)),
         (8, pytest.approx(0.8)),
     ]
+
+
+def test_a_burst_of_submits_into_a_full_pool_follows_its_head() -> None:
+    """asyncio.gather of 8 to_thread calls on 4 workers: the burst's first submit finds the
+    pool idle right after the last phase ended; the other seven land in a full pool but belong
+    to the same burst, so the whole phase replays after the previous one."""
+    spans = []
+    for phase in range(3):
+        phase_start = phase * 0.201
+        for i in range(8):
+            lane, slot = i % 4, i // 4
+            submitted = 0.0 if phase == 0 else phase_start + i * 1e-4
+            start = max(submitted, phase_start + slot * 0.1)
+            spans.append(_span(f"p{phase}", submitted, start, start + 0.1, lane + 1))
+    deps = find_dependencies(spans, 4)
+    assert sorted(d.child for d in deps) == list(range(8, 24))
+    assert all(d.kind == "after" for d in deps)

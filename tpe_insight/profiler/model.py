@@ -329,7 +329,8 @@ def find_dependencies(spans: Sequence[Span], max_workers: int) -> list[Dependenc
     was running on that worker at the submit time. ``after``: submitted by another thread within
     :data:`AFTER_WINDOW` after the pool's latest completion while the pool had an idle worker
     and an empty queue (a submitter that waited for results, not one the GIL held back while the
-    pool was full), when the pool is closed-loop (see :data:`CLOSED_LOOP_SHARE`).
+    pool was full), with the rest of that thread's burst of submits (gaps within the window),
+    when the pool is closed-loop (see :data:`CLOSED_LOOP_SHARE`).
     """
     starts = sorted(s.started_at for s in spans if s.started_at is not None)
     submits = sorted(s.submitted_at for s in spans if s.submitted_at is not None)
@@ -345,10 +346,16 @@ def find_dependencies(spans: Sequence[Span], max_workers: int) -> list[Dependenc
     candidates: list[Dependency] = []
     later_submits = 0
     first_end = end_times[0] if end_times else math.inf
-    for index, span in enumerate(spans):
+    # Per submitting thread: (time of its last submit, the parent its current burst follows).
+    bursts: dict[str | None, tuple[float, int | None]] = {}
+    order = sorted(
+        (i for i, s in enumerate(spans) if s.submitted_at is not None),
+        key=lambda i: spans[i].submitted_at or 0.0,
+    )
+    for index in order:
+        span = spans[index]
         submitted = span.submitted_at
-        if submitted is None:
-            continue
+        assert submitted is not None
         if span.submitter_worker is not None:
             parent = _running_on(spans, by_worker.get(span.submitter_worker, []), submitted)
             if parent is not None and parent != index:
@@ -360,16 +367,22 @@ def find_dependencies(spans: Sequence[Span], max_workers: int) -> list[Dependenc
         if submitted <= first_end:
             continue
         later_submits += 1
-        position = bisect.bisect_right(end_times, submitted) - 1
-        running = bisect.bisect_left(starts, submitted) - (position + 1)
-        queued = bisect.bisect_left(submits, submitted) - bisect.bisect_left(starts, submitted)
-        idle = running < max_workers and queued <= 0
-        if position >= 0 and idle and submitted - end_times[position] <= AFTER_WINDOW:
-            parent = ends[position][1]
-            if parent != index:
-                candidates.append(
-                    Dependency(index, parent, "after", submitted - end_times[position])
-                )
+        previous = bursts.get(span.submitter)
+        if previous is not None and submitted - previous[0] <= AFTER_WINDOW:
+            # The rest of a burst (e.g. one asyncio.gather's to_thread calls) follows its head.
+            parent_of_burst = previous[1]
+        else:
+            parent_of_burst = None
+            position = bisect.bisect_right(end_times, submitted) - 1
+            running = bisect.bisect_left(starts, submitted) - (position + 1)
+            queued = bisect.bisect_left(submits, submitted) - bisect.bisect_left(starts, submitted)
+            idle = running < max_workers and queued <= 0
+            if position >= 0 and idle and submitted - end_times[position] <= AFTER_WINDOW:
+                parent_of_burst = ends[position][1]
+        bursts[span.submitter] = (submitted, parent_of_burst)
+        if parent_of_burst is not None and parent_of_burst != index:
+            offset = submitted - spans[parent_of_burst].ended_at
+            candidates.append(Dependency(index, parent_of_burst, "after", max(0.0, offset)))
     if later_submits and len(candidates) >= CLOSED_LOOP_SHARE * later_submits:
         result.extend(candidates)
     return result
