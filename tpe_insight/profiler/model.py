@@ -83,6 +83,9 @@ RANGE_TOLERANCE = 0.15
 #: pool ended is a candidate follow-up of that task (asyncio.to_thread phases, dask).
 AFTER_WINDOW = 0.005
 
+#: A burst member follows its head's parent only within this many seconds of that parent's end.
+BURST_SPAN = 0.02
+
 #: ... and the pool is replayed closed-loop only when at least this share of its submissions
 #: made after its first completion are such candidates (an open-loop producer submits at its
 #: own pace, and only some submissions land near a completion by chance).
@@ -91,6 +94,9 @@ CLOSED_LOOP_SHARE = 0.8
 #: Least share of the busy time with two or more tasks running before the pool's concurrent
 #: CPU rate is trusted as evidence.
 MIN_CONCURRENT_SHARE = 0.25
+
+#: Most tasks the what-if replays one by one; longer recordings are replayed in groups.
+MAX_REPLAY_TASKS = 4000
 
 #: Largest calibration factor (or its inverse) for which the what-if still gives values.
 MAX_CALIBRATION = 1.5
@@ -369,8 +375,14 @@ def find_dependencies(spans: Sequence[Span], max_workers: int) -> list[Dependenc
         later_submits += 1
         previous = bursts.get(span.submitter)
         if previous is not None and submitted - previous[0] <= AFTER_WINDOW:
-            # The rest of a burst (e.g. one asyncio.gather's to_thread calls) follows its head.
+            # The rest of a burst (e.g. one asyncio.gather's to_thread calls) follows its head,
+            # if it is still close to the parent's end (a slow submit loop is a producer).
             parent_of_burst = previous[1]
+            if (
+                parent_of_burst is not None
+                and submitted - spans[parent_of_burst].ended_at > BURST_SPAN
+            ):
+                parent_of_burst = None
         else:
             parent_of_burst = None
             position = bisect.bisect_right(end_times, submitted) - 1
@@ -767,18 +779,36 @@ def _what_if(
         (s.submitted_at if s.submitted_at is not None else s.started_at or 0.0) for s in ran
     )
 
+    # Long recordings are replayed in groups of `stride` consecutive tasks (summed work, the
+    # first one's ready time): the simulation is pure Python, and with thousands of tasks per
+    # worker the grouping changes the wall by a tail of one group.
+    stride = max(1, math.ceil(len(ran) / MAX_REPLAY_TASKS))
+    group_deps = _group_dependencies(deps, stride)
+
     def work_for(attributed: float) -> list[TaskWork]:
         scale = attributed / explainable_total if explainable_total > 0 else 0.0
-        result = []
-        for span, sleep, explain in zip(ran, sleeps, explainable, strict=True):
+        result: list[TaskWork] = []
+        for index, (span, sleep, explain) in enumerate(zip(ran, sleeps, explainable, strict=True)):
             ready = span.submitted_at if span.submitted_at is not None else span.started_at or 0.0
-            result.append(
-                TaskWork(ready - first, span.cpu_seconds, max(0.0, sleep - scale * explain))
-            )
+            io = max(0.0, sleep - scale * explain)
+            if index % stride == 0:
+                result.append(TaskWork(ready - first, span.cpu_seconds, io))
+            else:
+                last = result[-1]
+                result[-1] = TaskWork(last.ready_at, last.cpu + span.cpu_seconds, last.io + io)
         return result
 
     attributions = sorted({contention[0], contention[1], contention[2]})
     gil_shares = sorted({gil[0], gil[1], gil[2]})
+    # The corners of the range: least/most contention x least/most GIL share, and the point.
+    corners_of = sorted(
+        {
+            (attributions[0], gil_shares[0]),
+            (attributions[0], gil_shares[-1]),
+            (attributions[-1], gil_shares[0]),
+            (attributions[-1], gil_shares[-1]),
+        }
+    )
     works = {a: work_for(a) for a in attributions}
     cache: dict[tuple[float, float, int], float] = {}
 
@@ -787,7 +817,7 @@ def _what_if(
         if key not in cache:
             cache[key] = simulate(
                 works[attributed],
-                deps,
+                group_deps,
                 k,
                 cores=model.effective_cores,
                 gil_share=share,
@@ -807,12 +837,12 @@ def _what_if(
     results = []
     for k in counts:
         point = run(contention[0], gil[0], k)
-        corners = [run(a, g, k) for a in attributions for g in gil_shares]
+        corners = [run(a, g, k) for a, g in corners_of]
         low, high = min(corners), max(corners)
         if k > observed:
             # More workers than ever ran at once: how the waits behave there was never seen;
             # the range runs from the model's answer to "no better than the observed peak".
-            high = max(high, *(run(a, g, observed) for a in attributions for g in gil_shares))
+            high = max(high, *(run(a, g, observed) for a, g in corners_of))
         if trusted:
             estimate = Estimate.of(point * factor, low * factor, high * factor)
         else:
@@ -823,6 +853,19 @@ def _what_if(
             WhatIf(k, estimate.value, estimate.low, estimate.high, k == model.max_workers)
         )
     return results
+
+
+def _group_dependencies(deps: Sequence[Dependency], stride: int) -> list[Dependency]:
+    """Dependencies between groups of ``stride`` tasks (see :func:`_what_if`): one per child
+    group, the first; a dependency inside one group is the group's own order."""
+    if stride == 1:
+        return list(deps)
+    result: dict[int, Dependency] = {}
+    for dep in deps:
+        child, parent = dep.child // stride, dep.parent // stride
+        if child != parent and child not in result:
+            result[child] = Dependency(child, parent, dep.kind, dep.offset)
+    return list(result.values())
 
 
 def _candidates(recorded: int, peak_demand: int) -> list[int]:
