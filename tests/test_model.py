@@ -309,3 +309,13 @@ def test_a_burst_of_submits_into_a_full_pool_follows_its_head() -> None:
     deps = find_dependencies(spans, 4)
     assert sorted(d.child for d in deps) == list(range(8, 24))
     assert all(d.kind == "after" for d in deps)
+
+
+def test_a_long_recording_is_replayed_in_groups_with_the_same_answer() -> None:
+    """10,000 I/O tasks (more than MAX_REPLAY_TASKS) on 4 workers: grouped replay still says
+    1 worker takes 4x as long and 2 workers twice as long."""
+    spans = _lanes(10_000, lanes=4, run=0.01, cpu=0.0001)
+    (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.0)))
+    what_if = _what_if(model)
+    assert what_if[1].predicted_wall_seconds == pytest.approx(100.0, rel=0.01)
+    assert what_if[2].predicted_wall_seconds == pytest.approx(50.0, rel=0.01)

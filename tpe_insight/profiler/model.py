@@ -83,13 +83,13 @@ RANGE_TOLERANCE = 0.15
 #: pool ended is a candidate follow-up of that task (asyncio.to_thread phases, dask).
 AFTER_WINDOW = 0.005
 
-#: A burst member follows its head's parent only within this many seconds of that parent's end.
-BURST_SPAN = 0.02
-
 #: ... and the pool is replayed closed-loop only when at least this share of its submissions
 #: made after its first completion are such candidates (an open-loop producer submits at its
 #: own pace, and only some submissions land near a completion by chance).
 CLOSED_LOOP_SHARE = 0.8
+
+#: A burst member follows its head's parent only within this many seconds of that parent's end.
+BURST_SPAN = 0.02
 
 #: Least share of the busy time with two or more tasks running before the pool's concurrent
 #: CPU rate is trusted as evidence.
