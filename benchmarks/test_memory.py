@@ -39,7 +39,7 @@ def rss_kib() -> float:
 def recorder_of(pool: object) -> Recorder | None:
     if not isinstance(pool, ThreadPoolExecutor):
         return None
-    for hook in pool._tpe_hooks.task_finished:
+    for hook in pool._tpe.pool.hooks.task_finished:
         sink = getattr(hook, "__self__", None)
         if isinstance(sink, Recorder):
             return sink

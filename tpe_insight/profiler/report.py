@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tpe_insight.profiler import lints, whatif
+from tpe_insight.profiler._format import format_ms, format_seconds
 from tpe_insight.profiler.stats import (
     CPU_BOUND_SHARE,
     IO_BOUND_SHARE,
@@ -33,8 +34,7 @@ from tpe_insight.profiler.stats import (
     analyse,
     counter_series,
 )
-from tpe_insight.profiler.summary import format_ms, format_seconds
-from tpe_insight.timeline import CANCELLED, ERROR, Span, Timeline
+from tpe_insight.profiler.timeline import CANCELLED, ERROR, Span, Timeline
 
 __all__ = ["MAX_LIFECYCLE_ROWS", "MAX_POOLS", "MAX_SPANS_DRAWN", "render_report", "write_report"]
 

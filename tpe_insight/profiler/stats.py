@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tpe_insight.profiler import whatif
-from tpe_insight.timeline import OUTCOMES, PoolRecord, Span, Timeline
+from tpe_insight.profiler.timeline import OUTCOMES, PoolRecord, Span, Timeline
 
 __all__ = [
     "CPU_BOUND_SHARE",
