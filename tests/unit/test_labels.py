@@ -8,7 +8,15 @@ import threading
 from prometheus_client import CollectorRegistry
 
 from tpe_insight import ThreadPoolExecutor, named
-from tpe_insight.labels import OTHER, call_site_label, clean, exception_label, task_label
+from tpe_insight.labels import (
+    OTHER,
+    CappedLabels,
+    call_site_label,
+    clean,
+    exception_label,
+    task_label,
+    thread_name,
+)
 
 
 def job(x: int) -> int:
@@ -165,3 +173,49 @@ def test_clean_makes_hostile_names_safe() -> None:
     assert clean("ok name") == "ok name"
     assert exception_label(ValueError()) == "ValueError"
     assert call_site_label() == f"{__name__}:test_clean_makes_hostile_names_safe"
+
+
+def test_clean_neutralises_escapes_bidi_and_surrogates() -> None:
+    """ANSI escapes, bidi overrides (U+202E), line separators and lone surrogates become "?",
+    so a label can neither recolour a terminal nor read backwards in a report."""
+    assert clean("\x1b[31mred\x1b[0m") == "?[31mred?[0m"
+    assert clean("abc\u202edcba") == "abc?dcba"
+    assert clean("a\u2066b\u2069c\u200fd") == "a?b?c?d"
+    assert clean("one\u2028two") == "one?two"
+    assert clean("x\ud800y") == "x?y"
+    assert clean("plain ascii") == "plain ascii"
+
+
+def test_thread_names_are_cleaned_like_labels() -> None:
+    """Worker and submitter thread names reach logs, traces and reports through thread_name()."""
+    assert thread_name("worker\u202e_0\n") == "worker?_0?"
+    assert thread_name("w" * 500).endswith("…")
+    assert len(thread_name("w" * 500)) == 120
+    assert thread_name(42) == "42"
+
+
+def test_capped_labels_admit_up_to_the_cap_then_other() -> None:
+    """The one cap rule: known values pass, new ones until the cap, then ``other``."""
+    capped = CappedLabels(2)
+    assert [capped.get(v) for v in ("a", "b", "c", "a", OTHER)] == ["a", "b", OTHER, "a", OTHER]
+    assert list(capped) == ["a", "b"]
+    assert "c" not in capped
+    assert len(capped) == 2
+
+
+def test_capped_labels_hold_under_concurrent_first_uses() -> None:
+    """Many threads offering new values at once never admit more than the cap."""
+    capped = CappedLabels(10)
+    barrier = threading.Barrier(8)
+
+    def offer(start: int) -> None:
+        barrier.wait()
+        for i in range(start, start + 50):
+            capped.get(f"v{i}")
+
+    threads = [threading.Thread(target=offer, args=(i * 50,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(capped) == 10

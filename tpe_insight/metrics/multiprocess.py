@@ -29,7 +29,6 @@ Differences from the in-process collector, all inherent to the mode:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import weakref
@@ -38,6 +37,7 @@ from collections.abc import Sequence
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from tpe_insight import _fork
+from tpe_insight._hotpath import WorkerExit
 from tpe_insight.events import PoolInfo, Sink, TaskInfo
 from tpe_insight.labels import (
     MAX_EXCEPTION_LABELS,
@@ -188,26 +188,6 @@ def _metrics_for(registry: CollectorRegistry, buckets: Sequence[float]) -> _Metr
         return metrics
 
 
-class _WorkerGone:
-    """Lowers ``tpe_workers`` when the worker thread's thread-local storage is freed (its exit),
-    the same signal the in-process collector uses (see ``_hotpath._WorkerExit``).
-
-    A forked child frees the parent's worker threads' storage too; those workers were never
-    counted in the child's own files, so only the process that counted a worker uncounts it.
-    """
-
-    __slots__ = ("pid", "workers")
-
-    def __init__(self, workers: Gauge) -> None:
-        self.workers = workers
-        self.pid = os.getpid()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # interpreter teardown
-            if os.getpid() == self.pid:
-                self.workers.dec()
-
-
 _worker_tls = threading.local()
 
 
@@ -276,7 +256,10 @@ class MultiprocessSink(Sink):
         children = self._pool(pool)
         children.workers_started.inc()
         children.workers.inc()
-        _worker_tls.gone = _WorkerGone(children.workers)
+        # Lowers tpe_workers when the worker thread ends (the in-process collector's signal);
+        # only in this process: a forked child frees the parent's workers' storage too, and
+        # never counted them in its own files.
+        _worker_tls.gone = WorkerExit(children.workers.dec, only_in=os.getpid())
 
     def initializer_failed(self, pool: PoolInfo, exc: BaseException) -> None:
         self._pool(pool).initializer_failures.inc()

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from tpe_insight.profiler import whatif
 from tpe_insight.profiler.timeline import OUTCOMES, PoolRecord, Span, Timeline
+from tpe_insight.typing import CPU_BOUND, IO_BOUND, MIXED, NO_VERDICT
 
 __all__ = [
     "CPU_BOUND_SHARE",
@@ -98,13 +99,13 @@ def verdict(cpu_share: float, core_load: float = math.nan) -> str:
     at least :data:`CPU_BOUND_SHARE`; I/O-bound when both are at most :data:`IO_BOUND_SHARE`.
     """
     if math.isnan(cpu_share):
-        return "-"
+        return NO_VERDICT
     load = 0.0 if math.isnan(core_load) else core_load
     if cpu_share >= CPU_BOUND_SHARE or load >= CPU_BOUND_SHARE:
-        return "CPU-bound"
+        return CPU_BOUND
     if cpu_share <= IO_BOUND_SHARE and load <= IO_BOUND_SHARE:
-        return "I/O-bound"
-    return "mixed"
+        return IO_BOUND
+    return MIXED
 
 
 def busy_seconds(spans: Iterable[Span]) -> float:
