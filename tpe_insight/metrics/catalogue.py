@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Literal, TypeVar
 
-from tpe_insight.typing import OUTCOMES, REJECT_REASONS
-
-__all__ = ["DEFAULT_BUCKETS", "METRICS", "OUTCOMES", "REJECT_REASONS", "MetricKind", "build"]
+__all__ = ["DEFAULT_BUCKETS", "METRICS", "MetricKind", "build"]
 
 MetricKind = Literal["counter", "gauge", "histogram"]
 T = TypeVar("T")

@@ -21,7 +21,6 @@ __all__ = [
     "DEFAULT_STUCK_AFTER",
     "ERROR",
     "NOT_RUN",
-    "OUTCOMES",
     "SUCCESS",
     "PoolRecord",
     "RunningTask",
@@ -36,11 +35,6 @@ DEFAULT_CAPACITY = 100_000
 #: A task still running this many seconds after it started, when the profile is read, is
 #: reported as stuck (with its worker's stack). Long enough that ordinary slow I/O is not flagged.
 DEFAULT_STUCK_AFTER = 10.0
-
-#: Outcomes of a span: the metrics' outcomes plus "not_run" (failed by a broken pool before it
-#: ran), in the order summaries list them.
-OUTCOMES: tuple[str, ...] = ALL_OUTCOMES
-
 
 # -- the snapshot: plain data, what every output reads ------------------------------------------
 
@@ -140,7 +134,7 @@ class Timeline:
 
     def counts(self, pool_id: int | None = None) -> dict[str, int]:
         """Number of spans per outcome, every outcome present (0 when none)."""
-        result = dict.fromkeys(OUTCOMES, 0)
+        result: dict[str, int] = dict.fromkeys(ALL_OUTCOMES, 0)
         for span in self.spans:
             if pool_id is None or span.pool_id == pool_id:
                 result[span.outcome] += 1
