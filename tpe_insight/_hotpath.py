@@ -101,7 +101,6 @@ class Task:
     """
 
     __slots__ = (
-        "__weakref__",
         "info",
         "on_done",
         "on_finished",

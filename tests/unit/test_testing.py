@@ -37,3 +37,26 @@ def test_capture_events_records_the_pools_created_inside() -> None:
     with ThreadPoolExecutor(1, name="after", registry=CollectorRegistry()) as pool:
         pool.submit(int).result()
     assert all(e["pool"] == "cap" for e in events)
+
+
+def test_reset_detaches_global_sinks_and_uninstalls() -> None:
+    """reset() puts the process back as after import: a capture or profile left open and
+    install() are undone, so one test cannot leak into the next."""
+    import concurrent.futures
+
+    import tpe_insight
+    from tpe_insight import _fanout
+    from tpe_insight.testing import reset
+
+    stdlib_class = concurrent.futures.ThreadPoolExecutor
+    left_open = capture_events()  # never exited, as a failing test might leave it
+    leaked = left_open.__enter__()
+    tpe_insight.install()
+    assert _fanout.active() and tpe_insight.installed()
+    reset()
+    assert _fanout.active() == ()
+    assert not tpe_insight.installed()
+    assert concurrent.futures.ThreadPoolExecutor is stdlib_class
+    with ThreadPoolExecutor(1, name="after-reset", registry=CollectorRegistry()) as pool:
+        pool.submit(int).result()
+    assert leaked == []
