@@ -39,7 +39,7 @@ from typing import Any
 
 from tpe_insight.executor import ThreadPoolExecutor
 from tpe_insight.profiler.model import PoolModel, model_timeline
-from tpe_insight.timeline import Recorder
+from tpe_insight.profiler.recorder import Recorder
 
 WORKERS = (1, 2, 4, 8)
 PROFILED = 4

@@ -21,7 +21,8 @@ from typing import Any
 from tpe_insight.profiler import lints
 from tpe_insight.profiler.model import MODEL_STATEMENT, Estimate, PoolModel
 from tpe_insight.profiler.stats import Analysis, PoolStats, analyse
-from tpe_insight.timeline import OUTCOMES, Timeline
+from tpe_insight.profiler.timeline import Timeline
+from tpe_insight.typing import ALL_OUTCOMES, WORK_TYPES
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "summary_dict", "write_summary_json"]
 
@@ -90,9 +91,9 @@ SCHEMA: dict[str, Any] = {
                 "max_workers": {"type": "integer", "minimum": 1},
                 "tasks": {
                     "type": "object",
-                    "required": list(OUTCOMES),
+                    "required": list(ALL_OUTCOMES),
                     "additionalProperties": False,
-                    "properties": {o: {"type": "integer", "minimum": 0} for o in OUTCOMES},
+                    "properties": {o: {"type": "integer", "minimum": 0} for o in ALL_OUTCOMES},
                 },
                 "wall_seconds": {"type": "number", "minimum": 0},
                 "run_seconds": {"type": "number", "minimum": 0},
@@ -100,7 +101,7 @@ SCHEMA: dict[str, Any] = {
                 "run_queue_seconds": _NUMBER_OR_NULL,
                 "serial_seconds": {"$ref": "#/$defs/range"},
                 "speedup": {"$ref": "#/$defs/range"},
-                "work_type": {"enum": ["io", "gil", "cpu_parallel", "mixed", "unknown"]},
+                "work_type": {"enum": list(WORK_TYPES)},
                 "reason": {"type": "string"},
                 "cpu_share": _NUMBER_OR_NULL,
                 "core_load": _NUMBER_OR_NULL,

@@ -47,7 +47,7 @@ from tpe_insight.profiler.model import PoolModel
 
 if TYPE_CHECKING:
     from tpe_insight.profiler.stats import Analysis
-    from tpe_insight.timeline import Timeline
+    from tpe_insight.profiler.timeline import Timeline
 
 __all__ = [
     "MIN_CPU_BOUND_RUN_SECONDS",

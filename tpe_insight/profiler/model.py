@@ -28,8 +28,8 @@ CPU work into "I/O": the delay is core contention, removed from the serial estim
 what-if gives the pool the share of the cores it got (Linux shares CPU per cgroup/autogroup
 first, so more threads would not get more).
 
-Everything here is a pure function of a :class:`~tpe_insight.timeline.Timeline`: tests feed it
-hand-made spans and fake numbers.
+Everything here is a pure function of a :class:`~tpe_insight.profiler.timeline.Timeline`: tests
+feed it hand-made spans and fake numbers.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tpe_insight.timeline import PoolRecord, Span, Timeline
+from tpe_insight.profiler.timeline import PoolRecord, Span, Timeline
+from tpe_insight.typing import WorkType
 
 __all__ = [
     "AFTER_WINDOW",
@@ -55,15 +56,11 @@ __all__ = [
     "PoolModel",
     "TaskWork",
     "WhatIf",
-    "WorkType",
     "find_dependencies",
     "model_pool",
     "model_timeline",
     "simulate",
 ]
-
-# Moves to tpe_insight/typing.py when the layout branch lands (STYLE: types in one place).
-WorkType = Literal["io", "gil", "cpu_parallel", "mixed", "unknown"]
 
 #: One line, printed with every claim (DESIGN.md, "What we tell a person", rule 1).
 MODEL_STATEMENT = (
