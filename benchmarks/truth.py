@@ -294,17 +294,19 @@ def main(argv: list[str] | None = None) -> int:
         results[workload.name] = compare(model, walls)
     lines = [
         f"{'workload':15} {'type':13} {'speedup (4 vs 1)':34} {'what-if 1 (ms)':30} "
-        f"{'what-if 2 (ms)':30} {'what-if 8 (ms)':30} measured ms min-max at 1/2/4/8"
+        f"{'what-if 2 (ms)':30} {'what-if 8 (ms)':30} {'profiled':9} "
+        "measured ms min-max at 1/2/4/8"
     ]
     for name, row in results.items():
         cells = [_cell(row["speedup"], "x")] + [
             _cell(row[f"what_if_{k}"], "ms") for k in (1, 2, 8) if f"what_if_{k}" in row
         ]
         spread = " ".join(f"{lo * 1e3:.0f}-{hi * 1e3:.0f}" for lo, hi in row["spread"].values())
+        profiled = f"{row['profiled_wall'] * 1e3:.0f} ms"
         lines.append(
             f"{name:15} {row['work_type']:13} {cells[0]:34} "
             + " ".join(f"{c:30}" for c in cells[1:])
-            + " "
+            + f" {profiled:9} "
             + spread
         )
     print("\n".join(lines))
