@@ -7,6 +7,7 @@ import contextlib
 import threading
 import time
 from concurrent.futures import CancelledError, Future, as_completed, wait
+from concurrent.futures import TimeoutError as FuturesTimeout  # not builtin before 3.11
 
 import pytest
 
@@ -155,7 +156,7 @@ def test_nested_wait_sees_wait_and_as_completed(how: str) -> None:
                 try:
                     for _ in as_completed([future], timeout=0.05):
                         pass
-                except TimeoutError:
+                except FuturesTimeout:
                     pass
 
     parent_future = pool.submit(parent)
