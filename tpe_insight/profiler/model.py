@@ -110,6 +110,10 @@ AWAKE_SHARE = 0.7
 GIL_RATE_LOW = 0.75
 GIL_RATE_HIGH = 1.15
 
+#: With schedstat, least pool CPU rate (cores) for the GIL reading: the GIL holder computes
+#: (a busy machine may deschedule it while it holds the GIL, hence below GIL_RATE_LOW).
+GIL_MIN_RATE = 0.4
+
 #: With schedstat, threads wanting a core (CPU + run-queue rate) read as "one at a time" up to
 #: 1 + this x (running - 1): the GIL holder, plus waiters woken at each hand-off that queue for a
 #: core on a busy machine before they find the GIL taken again.
@@ -226,19 +230,24 @@ class _Sweep:
     peak: int = 0
     times: list[float] = field(default_factory=list)
     cumulative_demand: list[float] = field(default_factory=list)
+    cumulative_cpu: list[float] = field(default_factory=list)
 
     def demand_between(self, start: float, end: float) -> float:
         """CPU + run-queue seconds of the pool's tasks between two instants."""
-        return self._at(end) - self._at(start)
+        return self._at(self.cumulative_demand, end) - self._at(self.cumulative_demand, start)
 
-    def _at(self, t: float) -> float:
+    def cpu_between(self, start: float, end: float) -> float:
+        """CPU seconds of the pool's tasks between two instants."""
+        return self._at(self.cumulative_cpu, end) - self._at(self.cumulative_cpu, start)
+
+    def _at(self, cumulative: list[float], t: float) -> float:
         index = bisect.bisect_right(self.times, t) - 1
         if index < 0:
             return 0.0
         if index >= len(self.times) - 1:
-            return self.cumulative_demand[-1]
+            return cumulative[-1]
         t0, t1 = self.times[index], self.times[index + 1]
-        c0, c1 = self.cumulative_demand[index], self.cumulative_demand[index + 1]
+        c0, c1 = cumulative[index], cumulative[index + 1]
         return c0 + (c1 - c0) * (t - t0) / (t1 - t0) if t1 > t0 else c0
 
 
@@ -257,7 +266,7 @@ def _sweep(spans: Sequence[Span], run_queue: Sequence[float]) -> _Sweep:
     n = 0
     rate = demand = 0.0
     last = events[0][0] if events else 0.0
-    cumulative = 0.0
+    cumulative = cumulative_cpu = 0.0
     for time, dn, drate, ddemand in events:
         dt = time - last
         if dt > 0:
@@ -269,11 +278,14 @@ def _sweep(spans: Sequence[Span], run_queue: Sequence[float]) -> _Sweep:
                 result.concurrent_demand += demand * dt
                 result.concurrent_tasks += n * dt
             cumulative += demand * dt
+            cumulative_cpu += rate * dt
         if not result.times or time > result.times[-1]:
             result.times.append(time)
             result.cumulative_demand.append(cumulative)
+            result.cumulative_cpu.append(cumulative_cpu)
         else:
             result.cumulative_demand[-1] = cumulative
+            result.cumulative_cpu[-1] = cumulative_cpu
         n += dn
         rate = max(0.0, rate + drate)
         demand = max(0.0, demand + ddemand)
@@ -331,9 +343,10 @@ def find_dependencies(spans: Sequence[Span], max_workers: int) -> list[Dependenc
     ``nested``: the submitter was a worker (``Span.submitter_worker``) and a span of this pool
     was running on that worker at the submit time. ``after``: submitted by another thread within
     :data:`AFTER_WINDOW` after the pool's latest completion while the pool had an idle worker
-    and an empty queue (a submitter that waited for results, not one the GIL held back while the
-    pool was full), with the rest of that thread's burst of submits (gaps within the window),
-    when the pool is closed-loop (see :data:`CLOSED_LOOP_SHARE`).
+    and an empty queue, by a thread that submitted nothing while that task ran (a submitter that
+    waited for results, not one the GIL or a loaded machine held back), with the rest of that
+    thread's burst of submits (gaps within the window, at most :data:`BURST_SPAN` after the
+    completion), when the pool is closed-loop (see :data:`CLOSED_LOOP_SHARE`).
     """
     starts = sorted(s.started_at for s in spans if s.started_at is not None)
     submits = sorted(s.submitted_at for s in spans if s.submitted_at is not None)
@@ -351,6 +364,7 @@ def find_dependencies(spans: Sequence[Span], max_workers: int) -> list[Dependenc
     first_end = end_times[0] if end_times else math.inf
     # Per submitting thread: (time of its last submit, the parent its current burst follows).
     bursts: dict[str | None, tuple[float, int | None]] = {}
+    last_submit: dict[str | None, float] = {}  # per submitting thread, any submit
     order = sorted(
         (i for i, s in enumerate(spans) if s.submitted_at is not None),
         key=lambda i: spans[i].submitted_at or 0.0,
@@ -367,6 +381,8 @@ def find_dependencies(spans: Sequence[Span], max_workers: int) -> list[Dependenc
                 offset = (submitted - started) / run if run > 0 else 1.0
                 result.append(Dependency(index, parent, "nested", min(1.0, max(0.0, offset))))
                 continue
+        quiet_since = last_submit.get(span.submitter, -math.inf)
+        last_submit[span.submitter] = submitted
         if submitted <= first_end:
             continue
         later_submits += 1
@@ -386,7 +402,14 @@ def find_dependencies(spans: Sequence[Span], max_workers: int) -> list[Dependenc
             running = bisect.bisect_left(starts, submitted) - (position + 1)
             queued = bisect.bisect_left(submits, submitted) - bisect.bisect_left(starts, submitted)
             idle = running < max_workers and queued <= 0
-            if position >= 0 and idle and submitted - end_times[position] <= AFTER_WINDOW:
+            # The submitter must have been quiet while the parent ran (it was waiting for it);
+            # a submit loop that the machine slowed down submits all along.
+            if (
+                position >= 0
+                and idle
+                and submitted - end_times[position] <= AFTER_WINDOW
+                and quiet_since <= (spans[ends[position][1]].started_at or 0.0)
+            ):
                 parent_of_burst = ends[position][1]
         bursts[span.submitter] = (submitted, parent_of_burst)
         if parent_of_burst is not None and parent_of_burst != index:
@@ -549,12 +572,20 @@ def model_pool(
     # Upper bound on each task's GIL (or, without schedstat, core) wait: the time the pool's
     # other tasks spent on a core or queued for one while it ran (a GIL holder descheduled by a
     # busy machine keeps the GIL).
-    others = [
+    others_demand = [
         max(0.0, sweep.demand_between(s.started_at or 0.0, s.ended_at) - s.cpu_seconds - q)
         for s, q in zip(ran, run_queue, strict=True)
     ]
-    explainable = [min(sleep, other) for sleep, other in zip(sleeps, others, strict=True)]
-    explainable_total = math.fsum(explainable)
+    # The same with CPU only: outside the GIL reading, the queueing of threads woken from I/O on
+    # a busy machine holds no GIL and must not "explain" anyone's sleep.
+    others_cpu = [
+        max(0.0, sweep.cpu_between(s.started_at or 0.0, s.ended_at) - s.cpu_seconds) for s in ran
+    ]
+    explain_demand = [min(a, b) for a, b in zip(sleeps, others_demand, strict=True)]
+    explain_cpu = [min(a, b) for a, b in zip(sleeps, others_cpu, strict=True)]
+    demand_explained = math.fsum(explain_demand)
+    explainable = explain_cpu
+    explainable_total = math.fsum(explain_cpu)
 
     evidence = sweep.busy > 0 and sweep.concurrent >= MIN_CONCURRENT_SHARE * sweep.busy
     rho = sweep.concurrent_cpu / sweep.concurrent if evidence else None
@@ -593,7 +624,8 @@ def model_pool(
         runnable = demand_rate
         spare = min(effective, mean_n) - rho
         held_at_one = rho <= GIL_RATE_HIGH and (
-            GIL_RATE_LOW <= runnable <= 1.0 + GIL_RUNNABLE_EXTRA * (mean_n - 1.0)
+            rho >= GIL_MIN_RATE
+            and GIL_RATE_LOW <= runnable <= 1.0 + GIL_RUNNABLE_EXTRA * (mean_n - 1.0)
             if known_queue
             else rho >= GIL_RATE_LOW and spare >= 0.5
         )
@@ -610,8 +642,9 @@ def model_pool(
             contention = (gil_bound / 2, 0.0, gil_bound)
             gil = (0.0, 0.0, min(1.0, 1.0 / max(runnable, 1.0)))
         elif (
-            held_at_one and mean_n >= 1.5 and explainable_total >= GIL_EXPLAINED_SHARE * sleep_total
+            held_at_one and mean_n >= 1.5 and demand_explained >= GIL_EXPLAINED_SHARE * sleep_total
         ):
+            explainable, explainable_total = explain_demand, demand_explained
             reason = (
                 f"{mean_n:.1f} tasks ran but only {runnable:.2f} thread(s) at a time wanted a "
                 f"core ({rho:.2f} core(s) used), and the pool's other CPU explains their "
@@ -637,7 +670,7 @@ def model_pool(
             gil_bound = math.fsum(e / rho for e in explainable)
             contention = (0.0, 0.0, gil_bound)
             gil = (0.0, 0.0, min(1.0, 1.0 / rho))
-        elif runnable <= IO_SHARE * mean_n:
+        elif rho <= IO_SHARE * mean_n:
             reason = (
                 f"mostly waiting: {mean_n:.1f} tasks ran but {runnable:.2f} thread(s) at a "
                 f"time wanted a core ({rho:.2f} core(s) used)"
