@@ -53,39 +53,18 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from tpe_insight.buckets import DEFAULT_BUCKETS, POOL_BUCKETS
 from tpe_insight.naming import MAX_POOL_LABELS, OTHER, capped
 
 __all__ = [
     "DEFAULT_BUCKETS",
     "METRICS",
+    "POOL_BUCKETS",
     "MetricsCollector",
     "PoolSeries",
     "TaskSeries",
     "collector_for",
 ]
-
-#: Histogram bounds in seconds: 100 µs to 60 s, roughly x2.5 per step, so both a 200 µs cache
-#: hit and a 20 s report query land in a bucket that distinguishes them.
-DEFAULT_BUCKETS: tuple[float, ...] = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
 
 #: The metric contract: exported name -> (type, labels, help). ``docs/metrics.md`` and the tests
 #: are checked against this table.
@@ -118,6 +97,18 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
         "histogram",
         ("pool", "task"),
         "Time from the task starting on a worker to it returning or raising.",
+    ),
+    "tpe_pool_queue_wait_seconds": (
+        "histogram",
+        ("pool",),
+        "Time from submit() to the task starting on a worker, for tasks that started; per pool,"
+        " with fine buckets (100 us to 1 h) for accurate quantiles.",
+    ),
+    "tpe_pool_run_seconds": (
+        "histogram",
+        ("pool",),
+        "Time from the task starting on a worker to it returning or raising; per pool, with fine"
+        " buckets (100 us to 1 h) for accurate quantiles.",
     ),
     "tpe_task_cpu_seconds_total": (
         "counter",
@@ -269,7 +260,7 @@ class TaskSeries:
     def __init__(self, pool: PoolSeries, task: str) -> None:
         self.pool = pool
         self.task = task
-        self.bounds = pool.bounds
+        self.bounds = pool.fine
         self._local = threading.local()
         self._lock = threading.Lock()
         self._shards: list[Shard] = []
@@ -362,7 +353,11 @@ class PoolSeries:
 
     def __init__(self, label: str, bounds: tuple[float, ...]) -> None:
         self.label = label
+        #: What the per-task histograms export; the shards count in ``fine`` (the per-pool
+        #: histograms' bounds), a superset, folded into ``bounds`` at scrape time.
         self.bounds = bounds
+        self.fine = _fine_for(bounds)
+        self.fold = _fold_indices(self.fine, bounds)
         self.lock = threading.RLock()  # RLock: worker_stopped may run from a finalizer
         self.tasks: dict[str, TaskSeries] = {}
         self.exception_labels: set[str] = set()
@@ -488,11 +483,27 @@ def _families() -> dict[str, Any]:
     return fam
 
 
-def _cumulative(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
-    return [
-        (le, float(total))
-        for le, total in zip(_le_labels(bounds), itertools.accumulate(counts), strict=False)
-    ]
+def _fine_for(bounds: tuple[float, ...]) -> tuple[float, ...]:
+    """The bounds the shards count in: :data:`POOL_BUCKETS` for the default per-task bounds
+    (which it contains), else the user's own ``buckets=`` for both histograms."""
+    return POOL_BUCKETS if bounds == DEFAULT_BUCKETS else bounds
+
+
+def _fold_indices(fine: tuple[float, ...], coarse: tuple[float, ...]) -> tuple[int, ...]:
+    """For each coarse bound (and +Inf), the index of the same bound in ``fine``."""
+    index = {bound: i for i, bound in enumerate(fine)}
+    return (*(index[bound] for bound in coarse), len(fine))
+
+
+assert set(DEFAULT_BUCKETS) <= set(POOL_BUCKETS), "the coarse bounds must be fine bounds too"
+
+
+def _cumulative(bounds: tuple[float, ...], cumulative: list[int]) -> list[tuple[str, float]]:
+    return [(le, float(total)) for le, total in zip(_le_labels(bounds), cumulative, strict=False)]
+
+
+def _folded(fold: tuple[int, ...], cumulative: list[int]) -> list[int]:
+    return [cumulative[i] for i in fold]
 
 
 @functools.lru_cache(maxsize=64)
@@ -520,6 +531,11 @@ def _collect_pool(pool: PoolSeries, fam: dict[str, Any]) -> None:
         cb_failures = pool.callback_failures
         instr = dict(pool.instrumentation_errors)
     submitted = queued = running = 0
+    fine = pool.fine
+    fold = pool.fold
+    pool_wait = [0] * (len(fine) + 1)
+    pool_run = [0] * (len(fine) + 1)
+    pool_wait_sum = pool_run_sum = 0.0
     for series in tasks:
         snap = series.snapshot()
         t = series.task
@@ -531,13 +547,27 @@ def _collect_pool(pool: PoolSeries, fam: dict[str, Any]) -> None:
         fam["tpe_tasks_finished_total"].add_metric([p, t, "cancelled"], snap.cancelled)
         for exc_name, n in sorted(snap.exceptions.items()):
             fam["tpe_task_exceptions_total"].add_metric([p, t, exc_name], n)
+        wait_cumulative = list(itertools.accumulate(snap.wait_counts))
+        run_cumulative = list(itertools.accumulate(snap.run_counts))
         fam["tpe_task_queue_wait_seconds"].add_metric(
-            [p, t], _cumulative(series.bounds, snap.wait_counts), snap.wait_sum
+            [p, t], _cumulative(pool.bounds, _folded(fold, wait_cumulative)), snap.wait_sum
         )
         fam["tpe_task_run_seconds"].add_metric(
-            [p, t], _cumulative(series.bounds, snap.run_counts), snap.run_sum
+            [p, t], _cumulative(pool.bounds, _folded(fold, run_cumulative)), snap.run_sum
         )
+        for i, n in enumerate(snap.wait_counts):
+            pool_wait[i] += n
+        for i, n in enumerate(snap.run_counts):
+            pool_run[i] += n
+        pool_wait_sum += snap.wait_sum
+        pool_run_sum += snap.run_sum
         fam["tpe_task_cpu_seconds_total"].add_metric([p, t], snap.cpu_sum)
+    fam["tpe_pool_queue_wait_seconds"].add_metric(
+        [p], _cumulative(fine, list(itertools.accumulate(pool_wait))), pool_wait_sum
+    )
+    fam["tpe_pool_run_seconds"].add_metric(
+        [p], _cumulative(fine, list(itertools.accumulate(pool_run))), pool_run_sum
+    )
     fam["tpe_tasks_submitted_total"].add_metric([p], submitted)
     for reason in REJECT_REASONS:
         fam["tpe_tasks_rejected_total"].add_metric([p, reason], rejected[reason])

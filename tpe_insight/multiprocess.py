@@ -39,7 +39,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 
 from tpe_insight import naming
 from tpe_insight.lifecycle import PoolInfo, Sink, TaskInfo
-from tpe_insight.metrics import DEFAULT_BUCKETS, METRICS, OUTCOMES, REJECT_REASONS
+from tpe_insight.metrics import DEFAULT_BUCKETS, METRICS, OUTCOMES, REJECT_REASONS, _fine_for
 from tpe_insight.naming import MAX_POOL_LABELS, OTHER, capped
 
 __all__ = ["ENV_VAR", "MultiprocessSink"]
@@ -62,7 +62,11 @@ class _Metrics:
             elif kind == "gauge":
                 metric = Gauge(name, doc, labels, registry=registry, multiprocess_mode="livesum")
             else:
-                metric = Histogram(name, doc, labels, registry=registry, buckets=tuple(buckets))
+                # The per-pool histograms get the fine bounds, as in the in-process collector.
+                bounds = tuple(buckets)
+                if labels == ("pool",):
+                    bounds = _fine_for(bounds)
+                metric = Histogram(name, doc, labels, registry=registry, buckets=bounds)
             self.by_name[name] = metric
         self.pools: dict[str, _PoolChildren] = {}
         self.lock = threading.Lock()
@@ -113,6 +117,8 @@ class _PoolChildren:
         self.workers_started = metrics.counter("tpe_workers_started_total").labels(label)
         self.initializer_failures = metrics.counter("tpe_initializer_failures_total").labels(label)
         self.callback_failures = metrics.counter("tpe_callback_failures_total").labels(label)
+        self.queue_wait = metrics.histogram("tpe_pool_queue_wait_seconds").labels(label)
+        self.run = metrics.histogram("tpe_pool_run_seconds").labels(label)
         self.queued_now = 0  # this process's queued tasks for this label; guarded by ``lock``
         self.tasks: dict[str, _TaskChildren] = {}
         self.exception_labels: set[str] = set()
@@ -291,6 +297,7 @@ class MultiprocessSink(Sink):
         children.pool.move_queued(-1)
         children.pool.running.inc()
         children.queue_wait.observe(started_at - submitted_at)
+        children.pool.queue_wait.observe(started_at - submitted_at)
 
     def task_finished(
         self,
@@ -302,6 +309,7 @@ class MultiprocessSink(Sink):
     ) -> None:
         children = self._task(task)
         children.run.observe(ended_at - started_at)
+        children.pool.run.observe(ended_at - started_at)
         if cpu_seconds > 0.0:
             children.cpu.inc(cpu_seconds)
         if exc is None:
