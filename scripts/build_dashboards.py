@@ -20,15 +20,27 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "grafana" / "dashboards"
 
-SCHEMA_VERSION = 39
+SCHEMA_VERSION = 41  # Grafana 11.6 / 12
 DS = {"type": "prometheus", "uid": "${datasource}"}
 POOL_DASHBOARD_UID = "tpe-insight-pool"
 OVERVIEW_UID = "tpe-insight-overview"
 
+
 # Label matchers every query carries, so that one dashboard serves many scraped processes.
-SEL = 'job=~"$job", instance=~"$instance", pool=~"$pool"'
-SEL_TASK = SEL + ', task=~"$task"'
+# Selection is safe for any label value: `${var:regex}` escapes every regex metacharacter (and
+# the backslash) with one backslash, and the backtick-quoted PromQL string takes it verbatim, so
+# a `"` or a `\` in a pool or task name can neither end the string nor break an escape. (Grafana's
+# default formatting escapes for a double-quoted string but leaves `"` as it is.) Only a backtick
+# in a name is unsafe: docs/prometheus.md says so.
+def matcher(label: str) -> str:
+    return f"{label}=~`${{{label}:regex}}`"
+
+
+SEL = ", ".join(matcher(label) for label in ("job", "instance", "pool"))
+SEL_TASK = SEL + ", " + matcher("task")
 RI = "[$__rate_interval]"
+RANGE = "[$__range]"
+CORES = "suffix: cores"  # Grafana has no built-in unit for CPU cores
 
 
 # -- building blocks ----------------------------------------------------------------------------
@@ -92,7 +104,12 @@ def timeseries(
         "datasource": DS,
         "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {
-            "legend": {"displayMode": "table", "placement": "right", "calcs": ["mean", "max"]},
+            "legend": {
+                "showLegend": True,
+                "displayMode": "table",
+                "placement": "right",
+                "calcs": ["mean", "max"],
+            },
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
         "targets": targets,
@@ -122,7 +139,7 @@ def heatmap(title: str, description: str, metric: str) -> dict[str, Any]:
                 "steps": 64,
             },
             "filterValues": {"le": 1e-9},
-            "legend": {"show": True},
+            "legend": {"show": True, "showLegend": True},
             "rowsFrame": {"layout": "auto"},
             "tooltip": {"mode": "single", "yHistogram": True, "showColorScale": False},
             "yAxis": {"axisPlacement": "left", "reverse": False, "unit": "s"},
@@ -252,13 +269,13 @@ def variables(with_task: bool) -> list[dict[str, Any]]:
         query_variable(
             "instance",
             "Instance",
-            'label_values(tpe_workers_max{job=~"$job"}, instance)',
+            f"label_values(tpe_workers_max{{{matcher('job')}}}, instance)",
             description="Scraped processes (host:port).",
         ),
         query_variable(
             "pool",
             "Pool",
-            'label_values(tpe_workers_max{job=~"$job", instance=~"$instance"}, pool)',
+            f"label_values(tpe_workers_max{{{matcher('job')}, {matcher('instance')}}}, pool)",
             description="The pool label: name=, else thread_name_prefix, else the creating call"
             " site.",
         ),
@@ -268,8 +285,7 @@ def variables(with_task: bool) -> list[dict[str, Any]]:
             query_variable(
                 "task",
                 "Task",
-                'label_values(tpe_tasks_finished_total{job=~"$job", instance=~"$instance",'
-                ' pool=~"$pool"}, task)',
+                f"label_values(tpe_tasks_finished_total{{{SEL}}}, task)",
                 description="The task label: the submitted callable's module.qualname.",
             )
         )
@@ -283,7 +299,7 @@ def dashboard(
     return {
         "__elements": {},
         "__requires": [
-            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
+            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "11.0.0"},
             {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
             *({"type": "panel", "id": t, "name": t.capitalize(), "version": ""} for t in types),
         ],
@@ -411,22 +427,62 @@ def overview() -> dict[str, Any]:
         row("Latency"),
         timeseries(
             "Queue wait p50 / p95 / p99 by pool",
-            "Time from submit() to the task starting on a worker, as quantiles of the"
-            " tpe_task_queue_wait_seconds histogram (interpolated within buckets). High waits"
-            " with all workers busy mean the pool is too small for the load or its tasks too"
-            " slow; high waits with idle workers are impossible unless the process is starved"
-            " of CPU or the GIL.",
+            "Time from submit() to the task starting on a worker, as quantiles of the per-pool"
+            " histogram tpe_pool_queue_wait_seconds. Resolution: within 10% from 1 ms to 1 h"
+            " (a bound at and 8% above every round duration, no bucket wider than x1.15); below"
+            " 1 ms, 1-2.5-5 steps; above 1 h it reads 1 h (the mean panel stays exact). High"
+            " waits with all workers busy mean the pool is too small for the load or its tasks"
+            " too slow; high waits with idle workers mean the process is starved of CPU or GIL.",
             "s",
-            refs(*quantiles("tpe_task_queue_wait_seconds", "pool", SEL)),
+            refs(*quantiles("tpe_pool_queue_wait_seconds", "pool", SEL)),
             links=True,
         ),
         timeseries(
             "Run time p50 / p95 / p99 by pool",
-            "Time from a task starting on a worker to it returning or raising. It includes"
-            " time spent waiting for I/O, locks and the GIL, not only CPU time: compare with"
-            " the CPU share panel.",
+            "Time from a task starting on a worker to it returning or raising, as quantiles of"
+            " the per-pool histogram tpe_pool_run_seconds. Resolution: within 10% from 1 ms to"
+            " 1 h (see the queue wait panel); a 50 ms task reads about 50 ms, not 75. It"
+            " includes time spent waiting for I/O, locks and the GIL, not only CPU time: compare"
+            " with the CPU share panel.",
             "s",
-            refs(*quantiles("tpe_task_run_seconds", "pool", SEL)),
+            refs(*quantiles("tpe_pool_run_seconds", "pool", SEL)),
+            links=True,
+        ),
+        timeseries(
+            "Mean queue wait and run time by pool",
+            "rate(_sum) / rate(_count) of the per-pool histograms: the exact means, no bucket"
+            " interpolation, to cross-check the quantile panels (a mean far above p50 means a"
+            " long tail).",
+            "s",
+            refs(
+                (
+                    f"sum by (pool) (rate(tpe_pool_queue_wait_seconds_sum{{{SEL}}}{RI}))"
+                    f" / sum by (pool) (rate(tpe_pool_queue_wait_seconds_count{{{SEL}}}{RI}))",
+                    "{{pool}} queue wait",
+                ),
+                (
+                    f"sum by (pool) (rate(tpe_pool_run_seconds_sum{{{SEL}}}{RI}))"
+                    f" / sum by (pool) (rate(tpe_pool_run_seconds_count{{{SEL}}}{RI}))",
+                    "{{pool}} run time",
+                ),
+            ),
+            links=True,
+        ),
+        timeseries(
+            "Expected wait for a task submitted now (Little's law)",
+            "Tasks queued now divided by tasks started per second: how long a task submitted"
+            " now will wait if the pool keeps its current pace (Little's law, W = L / lambda)."
+            " It leads the measured queue wait, which only counts tasks that already started:"
+            " on a growing queue it is higher. Empty while the pool starts nothing.",
+            "s",
+            refs(
+                (
+                    f"sum by (pool) (tpe_tasks_queued{{{SEL}}})"
+                    f" / (sum by (pool) (rate(tpe_pool_queue_wait_seconds_count{{{SEL}}}{RI}))"
+                    " > 0)",
+                    "{{pool}}",
+                ),
+            ),
             links=True,
         ),
         row("Capacity and saturation"),
@@ -468,6 +524,7 @@ def overview() -> dict[str, Any]:
                     "{{pool}}",
                 ),
             ),
+            max_value=1,
             links=True,
         ),
         timeseries(
@@ -492,8 +549,8 @@ def overview() -> dict[str, Any]:
             "CPU used by tasks",
             "CPU-seconds per second (cores) that each pool's tasks used. On a GIL build, Python"
             " code in one process cannot use much more than one core in total: a pool near 1.0"
-            " is at that ceiling whatever its max_workers.",
-            "short",
+            " is at that ceiling whatever its max_workers (TpePoolCpuBound alert).",
+            CORES,
             refs(
                 (
                     f"sum by (pool) (rate(tpe_task_cpu_seconds_total{{{SEL}}}{RI}))",
@@ -629,29 +686,35 @@ def pool_drilldown() -> dict[str, Any]:
             "Queue wait heatmap",
             "Tasks per second that started after each queue wait (y, histogram buckets) at each"
             " time (x): one column per interval, darker = more tasks. A band moving up is a"
-            " queue building; two bands mean two populations (e.g. bursts).",
+            " queue building; two bands mean two populations (e.g. bursts). Resolution: the"
+            " per-task buckets, 1-2.5-5 steps from 100 us to 60 s.",
             "tpe_task_queue_wait_seconds",
         ),
         heatmap(
             "Run time heatmap",
             "Tasks per second that finished with each run time (y, histogram buckets) at each"
             " time (x). Two bands usually mean two kinds of work (cache hit vs miss, fast vs"
-            " slow path) hidden behind one task label or one mean.",
+            " slow path) hidden behind one task label or one mean. Resolution: the per-task"
+            " buckets, 1-2.5-5 steps from 100 us to 60 s.",
             "tpe_task_run_seconds",
         ),
         bargauge(
             "Slowest tasks by p95 run time",
-            "The ten task labels with the highest 95th-percentile run time over the last"
-            " $__rate_interval (instant query, interpolated within buckets). Start here when a"
-            " pool is slow: one slow task label often explains the pool's latency.",
+            "The ten task labels with the highest 95th-percentile run time over the dashboard's"
+            " whole time range ($__range, so the ranking does not change at each refresh), from"
+            " the per-task histogram. Resolution: the per-task buckets are 1-2.5-5 steps"
+            " (100 us to 60 s), so a value is only good to within its bucket (up to x2.5): enough"
+            " to rank, not to measure; the pool's own quantiles and the mean are exact to 10%.",
             "s",
             "topk(10, histogram_quantile(0.95, sum by (pool, task, le)"
-            f" (rate(tpe_task_run_seconds_bucket{{{SEL_TASK}}}{RI}))))",
+            f" (rate(tpe_task_run_seconds_bucket{{{SEL_TASK}}}{RANGE}))))",
             "{{pool}} {{task}}",
         ),
         timeseries(
             "Run time p95 by task",
-            "95th-percentile run time per task over time: which task got slower, and when.",
+            "95th-percentile run time per task over time: which task got slower, and when."
+            " Resolution: the per-task buckets (1-2.5-5 steps, 100 us to 60 s), i.e. up to a"
+            " factor 2.5; read the mean run time panel for exact values.",
             "s",
             refs(
                 (
@@ -664,7 +727,9 @@ def pool_drilldown() -> dict[str, Any]:
         timeseries(
             "Queue wait p95 by task",
             "95th-percentile queue wait per task. All tasks of a pool share one FIFO queue, so"
-            " they normally wait alike; a task that waits longer is submitted in bursts.",
+            " they normally wait alike; a task that waits longer is submitted in bursts."
+            " Resolution: the per-task buckets (1-2.5-5 steps, top 60 s: longer waits read"
+            " 60 s); the overview's per-pool panel is exact to 10% up to 1 h.",
             "s",
             refs(
                 (
