@@ -18,7 +18,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check tpe_insight tests $(wildcard benchmarks)
+	$(PY) -m ruff format --check tpe_insight tests scripts $(wildcard benchmarks)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
