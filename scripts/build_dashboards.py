@@ -10,8 +10,8 @@ instead of hand-written dicts that Grafana silently ignores when they are wrong.
 The panel descriptions are not here: each one is the paragraph under the panel's title in the
 "Dashboard panels" section of ``docs/metrics.md``, the one source for the dashboards and the
 docs. The JSON files are committed so that users import them without running anything;
-``tests/test_grafana_lint.py`` fails if they differ from this script's output, so edit this file
-(or the docs) and run ``python scripts/build_dashboards.py``.
+``tests/behaviour/test_grafana_lint.py`` fails if they differ from this script's output, so
+edit this file (or the docs) and run ``python scripts/build_dashboards.py``.
 
 Usage: ``python scripts/build_dashboards.py [--check]``.
 """
