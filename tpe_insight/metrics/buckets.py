@@ -8,7 +8,7 @@ Two bound sets, because accuracy and the scrape budget pull apart:
   at 0.05, and with the next bound at 0.1 its p99 reads ~100 ms. So every round duration ``r``
   (1, 2.5, 5 x 10^k, and 30 s, 1, 2, 5, 10, 15, 20, 30, 60 min) has bounds at ``r`` and
   ``1.08 r`` (a task at r or slightly above reads within 8%), and every other gap from 0.5 ms to
-  1 h is split geometrically so that no bucket is wider than x1.15. 149 bounds, ~300 series per
+  1 h is split geometrically so that no bucket is wider than x1.15. 148 bounds, ~300 series per
   pool: affordable per pool, not per (pool, task).
 * :data:`DEFAULT_BUCKETS` (per (pool, task): ``tpe_task_queue_wait_seconds``,
   ``tpe_task_run_seconds``) stays coarse (1-2.5-5 steps, 100 µs to 60 s): with 50 task labels per
