@@ -1,9 +1,9 @@
 """A workload whose every duration comes from an injected clock, so the truth is known exactly.
 
-Not a test module: ``tests/test_grafana_truth.py`` serves it to a real Prometheus. Each pool has
-its own fake clock that only its tasks advance, so a "50 ms" task takes exactly the duration the
-test drew for it and the true quantiles are computed from the same list. Nothing depends on how
-fast the machine is: the fake time passes only when a task says so.
+Not a test module: ``tests/behaviour/test_grafana_truth.py`` serves it to a real Prometheus.
+Each pool has its own fake clock that only its tasks advance, so a "50 ms" task takes exactly the
+duration the test drew for it and the true quantiles are computed from the same list. Nothing
+depends on how fast the machine is: the fake time passes only when a task says so.
 
 Pools:
 

@@ -16,7 +16,7 @@ Two bound sets, because accuracy and the scrape budget pull apart:
   :data:`POOL_BUCKETS`: the shards count in the fine buckets only, and the scrape folds them into
   the coarse ones, so the hot path does one ``bisect`` per histogram, as before.
 
-``tests/test_buckets.py`` runs :func:`histogram_quantile` on synthetic distributions (constant
+``tests/unit/test_buckets.py`` runs :func:`histogram_quantile` on synthetic distributions (constant
 durations just above a bound, the skewed spreads real tasks show, a queue wait growing for 30
 minutes) and holds :data:`POOL_BUCKETS` to 10% of the true p50/p95/p99.
 """
