@@ -18,10 +18,13 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check tpe_insight tests $(wildcard benchmarks)
+	$(PY) scripts/build_dashboards.py --check
+	$(PY) -m ruff format --check tpe_insight tests scripts $(wildcard benchmarks)
 
+# scripts/: the dashboard generator, on grafana-foundation-sdk (Python >= 3.11, like the SDK).
 typecheck: $(STAMP)
 	$(PY) -m mypy
+	$(PY) -m mypy --strict --python-version 3.11 scripts
 
 unit: $(STAMP)
 	$(PY) -m pytest -q
