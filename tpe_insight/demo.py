@@ -21,26 +21,36 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import random
 import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
+from tpe_insight import demo_verdict
 from tpe_insight.executor import ThreadPoolExecutor
 from tpe_insight.naming import named
 from tpe_insight.patterns import fail_fast
 from tpe_insight.server import start_metrics_server
 from tpe_insight.summary import PoolStats, TaskStats, read_metrics
+from tpe_insight.timeline import Profile
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_CUSTOMERS = 4_000
 DEFAULT_TRANSACTIONS = 600_000
+DEFAULT_SEED = 7
+SEGMENTS = ("retail", "sme", "corp")
+COUNTRIES = ("ES", "NL", "DE", "FR")
+CHANNELS = ("card", "online", "transfer")
 
 #: Finer buckets than the library's default around 0.1-2 s, where these queries land, so the
 #: percentiles read back from the histograms are worth printing (``buckets=`` is an option).
@@ -60,23 +70,58 @@ def default_db_path() -> Path:
     return Path(tempfile.gettempdir()) / f"tpe_insight_demo_v{SCHEMA_VERSION}.sqlite"
 
 
-def ensure_database(path: Path, customers: int, transactions: int) -> float:
+def customer_rows(customers: int, seed: int) -> Iterator[tuple[int, str, str, int]]:
+    """``(id, segment, country, signup_day)``: the same rows for the same seed, for every
+    backend (generated here, not with the database's own ``random()``, so SQLite and PostgreSQL
+    hold the same data and must give the same variables)."""
+    bits = random.Random(f"{seed}:customers").getrandbits
+    for i in range(1, customers + 1):
+        b = bits(32)
+        yield i, SEGMENTS[b % 3], COUNTRIES[(b >> 2) % 4], (b >> 4) % 3650
+
+
+def transaction_rows(
+    customers: int, transactions: int, seed: int
+) -> Iterator[tuple[int, int, int, int, int, int, str]]:
+    """``(id, customer_id, day, hour, amount_cents, merchant, channel)``, as above. Amounts are
+    integer cents: sums of integers do not depend on the order a backend adds them in."""
+    bits = random.Random(f"{seed}:transactions").getrandbits
+    for i in range(1, transactions + 1):
+        b, c = bits(32), bits(64)
+        yield (
+            i, 1 + (b * customers >> 32), (c >> 37 & 0x3FF) % 730, (c >> 30 & 31) % 24,
+            (c & 0x1FFFF) % 100_000, (c >> 17 & 0x1FFF) % 5000, CHANNELS[(c >> 35 & 3) % 3],
+        )  # fmt: skip
+
+
+def meta_rows(customers: int, transactions: int, seed: int) -> dict[str, str]:
+    """What identifies a generated database: reused only if all of it matches."""
+    return {
+        "schema": str(SCHEMA_VERSION),
+        "customers": str(customers),
+        "transactions": str(transactions),
+        "seed": str(seed),
+    }
+
+
+def ensure_database(path: Path, customers: int, transactions: int, seed: int = 7) -> float:
     """Create the demo database if it is missing or of another size; return seconds spent."""
     start = time.perf_counter()
+    wanted = meta_rows(customers, transactions, seed)
     if path.exists():
         try:
-            with sqlite3.connect(path) as conn:
+            with closing(sqlite3.connect(path)) as conn:
                 meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            if meta == {"customers": str(customers), "transactions": str(transactions)}:
+            if meta == wanted:
                 return 0.0
         except sqlite3.Error:
             pass
         path.unlink()
     tmp = path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
-    with sqlite3.connect(tmp) as conn:
+    with closing(sqlite3.connect(tmp)) as conn:
         conn.executescript(
-            f"""
+            """
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -84,26 +129,18 @@ def ensure_database(path: Path, customers: int, transactions: int) -> float:
                 id INTEGER PRIMARY KEY, segment TEXT, country TEXT, signup_day INTEGER);
             CREATE TABLE transactions (
                 id INTEGER PRIMARY KEY, customer_id INTEGER, day INTEGER, hour INTEGER,
-                amount REAL, merchant INTEGER, channel TEXT);
-            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {customers})
-            INSERT INTO customers
-            SELECT i, CASE abs(random()) % 3 WHEN 0 THEN 'retail' WHEN 1 THEN 'sme' ELSE 'corp' END,
-                   CASE abs(random()) % 4 WHEN 0 THEN 'ES' WHEN 1 THEN 'NL' WHEN 2 THEN 'DE'
-                        ELSE 'FR' END,
-                   abs(random()) % 3650
-            FROM n;
-            WITH RECURSIVE n(i) AS (
-                SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {transactions})
-            INSERT INTO transactions
-            SELECT i, 1 + abs(random()) % {customers}, abs(random()) % 730, abs(random()) % 24,
-                   round(abs(random()) % 100000 / 100.0, 2), abs(random()) % 5000,
-                   CASE abs(random()) % 3 WHEN 0 THEN 'card' WHEN 1 THEN 'online'
-                        ELSE 'transfer' END
-            FROM n;
-            INSERT INTO meta VALUES ('customers', '{customers}'),
-                                    ('transactions', '{transactions}');
+                amount INTEGER, merchant INTEGER, channel TEXT);
             """
         )
+        conn.executemany(
+            "INSERT INTO customers VALUES (?, ?, ?, ?)", customer_rows(customers, seed)
+        )
+        conn.executemany(
+            "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?)",
+            transaction_rows(customers, transactions, seed),
+        )
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", wanted.items())
+        conn.commit()
     tmp.rename(path)
     return time.perf_counter() - start
 
@@ -120,6 +157,11 @@ class VariableQuery:
     columns: tuple[str, ...]
 
 
+#: The same SQL runs on SQLite and PostgreSQL, and must give the same values on both: integer
+#: sums and counts are exact in any order, and each float is one correctly rounded IEEE
+#: operation on exact integers (``CAST(... AS DOUBLE PRECISION) / n``, never ``AVG``, whose
+#: type and summation order differ between the two). The integers stay far below 2**63 for up
+#: to ~50,000 transactions per customer.
 QUERIES: tuple[VariableQuery, ...] = (
     VariableQuery(
         "spend_totals",
@@ -128,8 +170,11 @@ QUERIES: tuple[VariableQuery, ...] = (
     ),
     VariableQuery(
         "avg_ticket_by_channel",
-        "SELECT customer_id, AVG(CASE WHEN channel = 'card' THEN amount END),"
-        " AVG(CASE WHEN channel = 'online' THEN amount END)"
+        "SELECT customer_id,"
+        " CAST(SUM(CASE WHEN channel = 'card' THEN amount END) AS DOUBLE PRECISION)"
+        " / NULLIF(COUNT(CASE WHEN channel = 'card' THEN 1 END), 0),"
+        " CAST(SUM(CASE WHEN channel = 'online' THEN amount END) AS DOUBLE PRECISION)"
+        " / NULLIF(COUNT(CASE WHEN channel = 'online' THEN 1 END), 0)"
         " FROM transactions GROUP BY customer_id",
         ("avg_card_ticket", "avg_online_ticket"),
     ),
@@ -145,26 +190,30 @@ QUERIES: tuple[VariableQuery, ...] = (
     ),
     VariableQuery(
         "night_activity",
-        "SELECT customer_id, AVG(CASE WHEN hour >= 22 OR hour < 6 THEN 1.0 ELSE 0.0 END)"
-        " FROM transactions GROUP BY customer_id",
+        "SELECT customer_id,"
+        " CAST(SUM(CASE WHEN hour >= 22 OR hour < 6 THEN 1 ELSE 0 END) AS DOUBLE PRECISION)"
+        " / COUNT(*) FROM transactions GROUP BY customer_id",
         ("night_share",),
     ),
     VariableQuery(
         "large_payments",
-        "SELECT customer_id, SUM(amount > 900), MAX(amount) FROM transactions GROUP BY customer_id",
+        "SELECT customer_id, SUM(CASE WHEN amount > 90000 THEN 1 ELSE 0 END), MAX(amount)"
+        " FROM transactions GROUP BY customer_id",
         ("large_count", "max_amount"),
     ),
     VariableQuery(
         "monthly_volatility",
-        "SELECT customer_id, AVG(m * m) - AVG(m) * AVG(m) FROM ("
-        " SELECT customer_id, day / 30 AS month, SUM(amount) AS m FROM transactions"
-        " GROUP BY customer_id, month) GROUP BY customer_id",
+        "SELECT customer_id,"
+        " CAST(COUNT(*) * SUM(m * m) - SUM(m) * SUM(m) AS DOUBLE PRECISION)"
+        " / (COUNT(*) * COUNT(*)) FROM ("
+        " SELECT customer_id, SUM(amount) AS m FROM transactions"
+        " GROUP BY customer_id, day / 30) AS monthly GROUP BY customer_id",
         ("monthly_variance",),
     ),
     VariableQuery(
         "segment_rank",
         "SELECT t.customer_id, c.segment, SUM(t.amount) FROM transactions t"
-        " JOIN customers c ON c.id = t.customer_id GROUP BY t.customer_id",
+        " JOIN customers c ON c.id = t.customer_id GROUP BY t.customer_id, c.segment",
         ("segment", "segment_spend"),
     ),
 )
@@ -193,10 +242,19 @@ class VariableRunner:
             rows = conn.execute(query.sql).fetchall()
         finally:
             conn.close()
-        variables: Variables = {}
-        for row in rows:
-            variables[int(row[0])] = dict(zip(query.columns, row[1:], strict=True))
-        return query.name, variables
+        return query.name, to_variables(query, rows)
+
+
+#: What every backend's runner is: one query in, its name and its variables out.
+Runner = Callable[[VariableQuery], tuple[str, Variables]]
+
+
+def to_variables(query: VariableQuery, rows: Iterable[Sequence[Any]]) -> Variables:
+    """Rows keyed by customer id (their first column) -> ``{customer: {column: value}}``."""
+    variables: Variables = {}
+    for row in rows:
+        variables[int(row[0])] = dict(zip(query.columns, row[1:], strict=True))
+    return variables
 
 
 def merge(into: Variables, part: Variables) -> Variables:
@@ -206,7 +264,7 @@ def merge(into: Variables, part: Variables) -> Variables:
     return into
 
 
-def build_serially(runner: VariableRunner, queries: Sequence[VariableQuery]) -> Variables:
+def build_serially(runner: Runner, queries: Sequence[VariableQuery]) -> Variables:
     result: Variables = {}
     for query in queries:
         merge(result, runner(query)[1])
@@ -214,14 +272,18 @@ def build_serially(runner: VariableRunner, queries: Sequence[VariableQuery]) -> 
 
 
 def build_concurrently(
-    pool: ThreadPoolExecutor, runner: VariableRunner, queries: Sequence[VariableQuery]
+    pool: ThreadPoolExecutor,
+    runner: Runner,
+    queries: Sequence[VariableQuery],
+    on_failure: Callable[[BaseException], object] | None = None,
 ) -> Variables:
-    """Run every query on ``pool``; merge as results arrive; stop at the first failure."""
+    """Run every query on ``pool``; merge as results arrive; stop at the first failure
+    (``on_failure``: see :func:`~tpe_insight.patterns.fail_fast`)."""
     futures: list[Future[tuple[str, Variables]]] = [
         pool.submit(named(q.name, runner, q)) for q in queries
     ]
     result: Variables = {}
-    for _name, part in fail_fast(futures):
+    for _name, part in fail_fast(futures, on_failure=on_failure):
         merge(result, part)
     return result
 
@@ -259,57 +321,163 @@ def format_pool(stats: PoolStats) -> list[str]:
     return lines
 
 
+class DemoError(Exception):
+    """Bad input or a lost server: the demo prints this one line and exits with code 2."""
+
+
+class Backend(Protocol):
+    """What the demo needs from a database (SQLite here, PostgreSQL in ``demo_postgres``)."""
+
+    #: What the run measures and what, if anything, it simulates: printed before the runs.
+    description: list[str]
+    #: The exception class the broken query raises.
+    broken_error: type[BaseException]
+    runner: Runner
+
+    def begin_run(self) -> None:
+        """Called before each pool run (a failed run's cancel must not leak into the next)."""
+
+    def cancel_running(self, exc: BaseException) -> object:
+        """``fail_fast``'s ``on_failure``: stop the queries still running, if the backend can."""
+
+    def failure_note(self) -> str:
+        """What the cancel did, for the failing run's line ('' when there is nothing to say)."""
+
+    def close(self) -> None: ...
+
+
+class SqliteBackend:
+    """The embedded database: the queries run in this process, in the worker threads."""
+
+    broken_error: type[BaseException] = sqlite3.OperationalError
+
+    def __init__(self, args: argparse.Namespace, out: Callable[[str], None]) -> None:
+        db = args.db or default_db_path()
+        built = ensure_database(db, args.customers, args.transactions, args.seed)
+        out(
+            f"database: {db} ({args.customers} customers, {args.transactions} transactions,"
+            f" seed {args.seed}" + (f", generated in {built:.1f} s)" if built else ", reused)")
+        )
+        self.runner: Runner = VariableRunner(db, args.latency)
+        cores = os.cpu_count() or 1
+        self.description = [
+            "backend:  SQLite, embedded: every query is CPU work in this process, in its worker",
+            "          thread (sqlite3 releases the GIL while it steps), so threads help up to the",
+            f"          {cores} cores of this machine, not beyond.",
+            (
+                f"simulated: a {args.latency:g} s sleep before each query stands in for the"
+                " network and a server's queue (--latency 0 turns it off); that part of the"
+                " speedup is waiting, not work."
+                if args.latency
+                else "simulated: nothing (--latency 0): the speedup is CPU work on the cores."
+            ),
+        ]
+
+    def begin_run(self) -> None:
+        pass
+
+    def cancel_running(self, exc: BaseException) -> object:
+        return None  # a running sqlite3 step cannot be stopped from another thread here
+
+    def failure_note(self) -> str:
+        return "running queries run to their end (SQLite has no server to cancel them on)"
+
+    def close(self) -> None:
+        pass
+
+
 def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) -> int:
     parser = argparse.ArgumentParser(
         prog="tpe-insight demo",
-        description="Build a model's variables from SQLite queries: serially, on an "
-        "instrumented pool, and with a failing query that cancels the rest.",
+        description="Build a model's variables from SQL queries (embedded SQLite, or "
+        "PostgreSQL with --dsn / --local-server): serially, on an instrumented pool, and with "
+        "a failing query that cancels the rest.",
     )
-    parser.add_argument("--db", type=Path, default=None, help="database file (generated)")
+    parser.add_argument("--db", type=Path, default=None, help="SQLite database file (generated)")
+    parser.add_argument(
+        "--dsn",
+        default=None,
+        help="run on this PostgreSQL server instead (postgresql://user:password@host:port/db;"
+        " needs tpe-insight[postgres])",
+    )
+    parser.add_argument(
+        "--local-server",
+        action="store_true",
+        help="start a throwaway PostgreSQL server (initdb in a temp dir, 127.0.0.1, a free"
+        " port), run on it, stop it (what `make demo-postgres` does)",
+    )
+    parser.add_argument(
+        "--create",
+        action="store_true",
+        help="PostgreSQL: create (or replace) the demo tables in schema tpe_insight_demo",
+    )
     parser.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS)
     parser.add_argument("--transactions", type=int, default=DEFAULT_TRANSACTIONS)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="data generator seed")
     parser.add_argument("--workers", type=int, default=4, help="max_workers of the pool")
     parser.add_argument(
-        "--latency", type=float, default=0.15, help="simulated server round trip per query (s)"
+        "--latency",
+        type=float,
+        default=None,
+        help="SQLite only: simulated server round trip per query (s, default 0.15)",
     )
     parser.add_argument("--port", type=int, default=9464, help="port for /metrics (0 = any)")
     parser.add_argument(
-        "--serve", action="store_true", help="keep serving /metrics after the run (Ctrl-C stops)"
+        "--serve", action="store_true", help="serve /metrics after the run until Ctrl-C"
     )
     args = parser.parse_args(argv)
     for option in ("customers", "transactions", "workers"):
         if getattr(args, option) < 1:
             parser.error(f"--{option} must be at least 1")
+    if args.transactions > 20_000 * args.customers:
+        parser.error("--transactions must be at most 20000 per customer (exact integer sums)")
+    postgres = args.dsn is not None or args.local_server
+    if args.latency is not None and postgres:
+        parser.error("--latency simulates a server for SQLite; on PostgreSQL the wait is real")
+    args.latency = 0.15 if args.latency is None else args.latency
     if args.latency < 0:
         parser.error("--latency must be >= 0")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
 
-    db = args.db or default_db_path()
-    built = ensure_database(db, args.customers, args.transactions)
-    out(
-        f"database: {db} ({args.customers} customers, {args.transactions} transactions"
-        + (f", generated in {built:.1f} s)" if built else ", reused)")
-    )
-
-    registry = CollectorRegistry()
+    backend: Backend | None = None
     try:
-        server, _thread = start_metrics_server(args.port, registry=registry)
-    except OSError:
-        server, _thread = start_metrics_server(0, registry=registry)
-    out(f"metrics:  http://127.0.0.1:{server.server_port}/metrics")
-    runner = VariableRunner(db, args.latency)
+        if postgres:
+            # Imported here: the optional extra may be missing, and SQLite must not need it.
+            from tpe_insight import demo_postgres  # noqa: PLC0415
+
+            backend = demo_postgres.open_backend(args, out)
+        else:
+            backend = SqliteBackend(args, out)
+        return _run(args, backend, out)
+    except DemoError as exc:
+        print(f"tpe-insight demo: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if backend is not None:
+            backend.close()
+
+
+def _run(args: argparse.Namespace, backend: Backend, out: Callable[[str], None]) -> int:
+    for line in backend.description:
+        out(line)
+    registry = CollectorRegistry()
+    runner = backend.runner
 
     start = time.perf_counter()
     serial = build_serially(runner, QUERIES)
     serial_wall = time.perf_counter() - start
     out(f"\n1. serial:     {len(QUERIES)} queries in {serial_wall:6.2f} s")
 
-    with ThreadPoolExecutor(
-        args.workers, name="model_variables", registry=registry, buckets=DEMO_BUCKETS
-    ) as pool:
+    backend.begin_run()
+    with (
+        Profile() as prof,
+        ThreadPoolExecutor(
+            args.workers, name="model_variables", registry=registry, buckets=DEMO_BUCKETS
+        ) as pool,
+    ):
         start = time.perf_counter()
-        concurrent = build_concurrently(pool, runner, QUERIES)
+        concurrent = build_concurrently(pool, runner, QUERIES, backend.cancel_running)
         concurrent_wall = time.perf_counter() - start
     if concurrent != serial:
         out("error: the concurrent run built different variables than the serial one")
@@ -322,19 +490,32 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     )
 
     failing = [BROKEN_QUERY if q.name == BROKEN_QUERY.name else q for q in QUERIES]
+    failed_at: list[float] = []
+
+    def on_failure(exc: BaseException) -> None:
+        failed_at.append(time.perf_counter())  # in the failing worker, at the failure
+        backend.cancel_running(exc)
+
+    backend.begin_run()
     # A smaller pool, so that several queries are still queued when the broken one fails.
     with ThreadPoolExecutor(
         2, name="model_variables_failing", registry=registry, buckets=DEMO_BUCKETS
     ) as pool:
         start = time.perf_counter()
         try:
-            build_concurrently(pool, runner, failing)
-        except sqlite3.OperationalError as exc:
+            build_concurrently(pool, runner, failing, on_failure)
+        except backend.broken_error as exc:
             failed_wall = time.perf_counter() - start
-            out(f"3. failing:    stopped after {failed_wall:6.2f} s: {type(exc).__name__}: {exc}")
+            message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+            out(f"3. failing:    stopped after {failed_wall:6.2f} s: {message}")
         else:  # pragma: no cover - the broken query always fails
             out("error: the broken query did not fail")
             return 1
+    idle_after = time.perf_counter() - failed_at[0] if failed_at else math.nan
+    out(
+        f"                pool idle {idle_after * 1000:.0f} ms after the failure;"
+        f" {backend.failure_note()}"
+    )
 
     out(
         "\nwhat the metrics say (read back from the Prometheus registry; quantiles are"
@@ -346,20 +527,37 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
             out(line)
     failing_stats = pools["model_variables_failing"]
     out(
-        f"\nspeedup of the concurrent run over the serial one: x{speedup:.2f} "
-        f"({serial_wall:.2f} s -> {concurrent_wall:.2f} s); fail-fast cancelled "
-        f"{failing_stats.outcome('cancelled')} of {len(failing)} queries "
-        f"and reported {failing_stats.outcome('error')} failure."
+        f"\nmeasured: speedup x{speedup:.2f} of the concurrent run over the serial one"
+        f" ({serial_wall:.2f} s -> {concurrent_wall:.2f} s on {args.workers} workers)"
+    )
+    for line in demo_verdict.profiler_conclusion(prof.timeline, "model_variables", speedup):
+        out(line)
+    out(
+        f"fail-fast: cancelled {failing_stats.outcome('cancelled')} of {len(failing)} queries"
+        f" before they started; {failing_stats.outcome('error')} ended with an error"
+        " (the broken one, and any cancelled on the server)."
     )
     if args.serve:
-        out(f"\nserving http://127.0.0.1:{server.server_port}/metrics until Ctrl-C")
+        server = _serve(args.port, registry)
+        out(f"\nmetrics: serving http://127.0.0.1:{server.server_port}/metrics until Ctrl-C")
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
-    server.shutdown()
+        finally:
+            server.shutdown()
+    else:
+        out("metrics: not served after the run; add --serve to scrape /metrics until Ctrl-C")
     return 0
+
+
+def _serve(port: int, registry: CollectorRegistry) -> Any:
+    try:
+        server, _thread = start_metrics_server(port, registry=registry)
+    except OSError:  # the port is taken: any free one
+        server, _thread = start_metrics_server(0, registry=registry)
+    return server
 
 
 if __name__ == "__main__":
