@@ -1,4 +1,5 @@
-"""``make demo``: the motivating case, on an embedded SQLite database the demo generates.
+"""``make demo``: the motivating case, on an embedded SQLite database the demo generates
+(``make demo-postgres`` / ``--dsn``: on a PostgreSQL server, see :mod:`tpe_insight.demo_postgres`).
 
 A data job builds a model's variables by running independent queries, then merges their results
 per customer. It runs them three times:
@@ -6,15 +7,20 @@ per customer. It runs them three times:
 1. serially (the baseline);
 2. on an instrumented pool, merging results as they complete;
 3. on an instrumented pool with one broken query, where ``fail_fast`` cancels the queries that
-   have not started yet and re-raises the database error.
+   have not started yet (at the moment of the failure) and re-raises the database error; a
+   backend that can stop running queries (PostgreSQL) does so from ``fail_fast``'s hook.
 
-Then it prints what the metrics say (read back from the Prometheus registry it serves on
-127.0.0.1 while it runs) and the speedup of the concurrent run over the serial one.
+Then it prints what the metrics say (read back from the Prometheus registry; ``--serve`` keeps
+``/metrics`` up afterwards for a scraper), the measured speedup of the concurrent run over the
+serial one, and beside it what the profiler infers from the recorded spans alone.
 
-``--latency`` adds a simulated network/server round trip to each query (default 0.15 s). SQLite
-runs in this process, so without it every query is CPU work in its worker thread (sqlite3
-releases the GIL while it steps, so two cores still help); with it, each query mostly *waits*,
-as queries to a real database server do, which is the case threads are for.
+The data is generated in Python from ``--seed`` (not with the database's ``random()``), so both
+backends hold the same rows, and the queries are written so that both give the same values.
+
+``--latency`` (SQLite only) adds a *simulated* network/server round trip to each query (default
+0.15 s). SQLite runs in this process, so without it every query is CPU work in its worker thread
+(sqlite3 releases the GIL while it steps, so two cores still help); with it, each query mostly
+*waits*, as queries to a real database server do. On PostgreSQL nothing is simulated.
 """
 
 from __future__ import annotations

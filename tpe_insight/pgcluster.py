@@ -113,10 +113,8 @@ class ThrowawayCluster:
         return f"postgresql://{USER}:{secret}@127.0.0.1:{self.port}/{dbname}"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        kwargs: dict[str, object] = {}
-        if self._account is not None:
-            kwargs = {"user": self._account[0], "group": self._account[1], "extra_groups": []}
-        return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        uid, gid = self._account if self._account is not None else (None, None)
+        return subprocess.run(
             [str(self.bindir / args[0]), *args[1:]],
             capture_output=True,
             text=True,
@@ -126,7 +124,9 @@ class ThrowawayCluster:
             start_new_session=True,
             cwd="/",
             timeout=START_TIMEOUT_S + 30,
-            **kwargs,
+            user=uid,
+            group=gid,
+            extra_groups=[] if uid is not None else None,
         )
 
     def start(self) -> ThrowawayCluster:
