@@ -74,6 +74,9 @@ SCHEMA = "tpe_insight_demo"
 APPLICATION_NAME = "tpe_insight_demo"
 CONNECT_TIMEOUT_S = 5
 POOL_TIMEOUT_S = 15
+#: How long, and how often, the fail-fast cancel repeats its requests (see cancel_running).
+CANCEL_RETRY_S = 5.0
+CANCEL_RETRY_INTERVAL_S = 0.01
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 #: Per connection: the demo's schema first, one server process per query, no JIT.
@@ -173,12 +176,14 @@ class PostgresRunner:
 
     The connections with a query in flight are kept in a set (under a lock: the cancel comes
     from another worker's thread); :meth:`cancel_running` marks the run stopped first, so a task
-    that takes a connection afterwards never sends its query.
+    that takes a connection afterwards never sends its query, then cancels until those in
+    flight have ended.
     """
 
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self.pool = pool
         self._lock = threading.Lock()
+        self._ended = threading.Condition(self._lock)  # notified when a query leaves the server
         self._in_flight: set[psycopg.Connection[Any]] = set()
         self._stopped = False
         #: Cancel requests sent by the last :meth:`cancel_running` (for the demo's books).
@@ -201,6 +206,7 @@ class PostgresRunner:
                 finally:
                     with self._lock:
                         self._in_flight.discard(conn)
+                        self._ended.notify_all()
         except psycopg.errors.QueryCanceled:
             raise  # ours (fail-fast), or the server's statement_timeout: the task's outcome
         except psycopg.OperationalError as exc:  # the server went away under the query
@@ -213,26 +219,36 @@ class PostgresRunner:
         return query.name, to_variables(query, rows)
 
     def cancel_running(self, exc: BaseException | None = None) -> int:
-        """Ask the server to cancel every query in flight; return how many requests were sent.
+        """Ask the server to cancel every query in flight; return how many were in flight.
 
-        Called from ``fail_fast``'s ``on_failure`` in the failing worker's thread. A query sent
-        in the same microsecond as the cancel can miss it (the server ignores a cancel for an
-        idle connection) and then runs to its end.
+        Called from ``fail_fast``'s ``on_failure`` in the failing worker's thread, which has
+        nothing else to do. The server ignores a cancel that arrives before the query does
+        (a connection that is idle on the server), so the requests are repeated every
+        :data:`CANCEL_RETRY_INTERVAL_S` until each of those queries has ended, for at most
+        :data:`CANCEL_RETRY_S`; the run is marked stopped first, so no new query is sent.
         """
         with self._lock:
             self._stopped = True
-            targets = list(self._in_flight)
-        sent = 0
-        for conn in targets:
-            with contextlib.suppress(psycopg.Error):
-                cancel: Callable[[], None] = getattr(conn, "cancel_safe", conn.cancel)
-                # cancel_safe (psycopg >= 3.2): libpq 17's cancel API (encrypted like the
-                # connection, waits without blocking other threads); else the classic one.
-                cancel()
-                sent += 1
+            targets = set(self._in_flight)
+        asked = len(targets)
+        deadline = time.monotonic() + CANCEL_RETRY_S
+
+        def ended() -> bool:
+            return targets.isdisjoint(self._in_flight)
+
+        while targets and time.monotonic() < deadline:
+            for conn in targets:
+                with contextlib.suppress(psycopg.Error):
+                    # cancel_safe (psycopg >= 3.2): libpq 17's cancel API (encrypted like the
+                    # connection, waits without blocking other threads); else the classic one.
+                    cancel: Callable[[], None] = getattr(conn, "cancel_safe", conn.cancel)
+                    cancel()
+            with self._ended:
+                self._ended.wait_for(ended, timeout=CANCEL_RETRY_INTERVAL_S)
+                targets.intersection_update(self._in_flight)
         with self._lock:
-            self.cancels_sent += sent
-        return sent
+            self.cancels_sent += asked
+        return asked
 
 
 def open_pool(dsn: str, size: int) -> ConnectionPool[Any]:
