@@ -3,7 +3,11 @@ nothing left behind after stop (also after the demo's --local-server run)."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -69,3 +73,33 @@ def test_demo_local_server_leaves_nothing_behind() -> None:
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(f"postgresql://tpe@127.0.0.1:{match.group(1)}/postgres", connect_timeout=5)
     assert "(a throwaway server the demo started)" in text and "same result as serial" in text
+
+
+def test_ctrl_c_stops_the_throwaway_server_and_removes_it() -> None:
+    """SIGINT as soon as the server is up (read from the demo's own output, no sleep)."""
+    # A shell may start us with SIGINT ignored; the demo must see it as Ctrl-C delivers it.
+    program = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler);"
+        " from tpe_insight.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", program, "demo", "--local-server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    match = re.search(r"throwaway PostgreSQL on 127\.0\.0\.1:(\d+), data in (\S+),", first)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _out, err = proc.communicate(timeout=100)
+    finally:
+        proc.kill()
+    assert match, first + err
+    assert proc.returncode == 130, err
+    assert err.strip().endswith("tpe-insight demo: interrupted"), err
+    assert not Path(match.group(2)).exists()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(f"postgresql://tpe@127.0.0.1:{match.group(1)}/postgres", connect_timeout=5)

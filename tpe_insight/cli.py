@@ -301,7 +301,7 @@ def _demo(parser: _Parser, argv: list[str]) -> int:
             code = demo.main(demo_args)
         except SystemExit as exc:  # the demo's argparse: --help (0) or a bad option (2)
             return _exit_code(exc.code)
-    if code == 2:  # bad input or a lost server: the demo printed why; no report of half a run
+    if code in (2, 130):  # bad input, a lost server, Ctrl-C: no report of half a run
         return code
     _write_outputs(prof.timeline, out, summary_to=sys.stdout)
     return code

@@ -459,6 +459,9 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     except DemoError as exc:
         print(f"tpe-insight demo: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: the finally below still stops a throwaway server
+        print("tpe-insight demo: interrupted", file=sys.stderr)
+        return 130
     finally:
         if backend is not None:
             backend.close()
