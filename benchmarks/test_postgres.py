@@ -60,6 +60,7 @@ def runner(postgres: ThrowawayCluster) -> Iterator[demo_postgres.PostgresRunner]
 
 
 def test_postgres_speedup(run_workload: RunWorkload, runner: demo_postgres.PostgresRunner) -> None:
+    runner.begin_run()  # nothing may fail here; a previous failing run must not stop this one
     expected = build_serially(runner, QUERIES)
     configs = by_name("stdlib", "default")
     names = ["serial"] + [f"{c.name} w={w}" for w in WORKER_COUNTS for c in configs]

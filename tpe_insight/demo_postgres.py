@@ -186,7 +186,7 @@ class PostgresRunner:
         self._ended = threading.Condition(self._lock)  # notified when a query leaves the server
         self._in_flight: set[psycopg.Connection[Any]] = set()
         self._stopped = False
-        #: Cancel requests sent by the last :meth:`cancel_running` (for the demo's books).
+        #: Queries that :meth:`cancel_running` asked the server to stop since :meth:`begin_run`.
         self.cancels_sent = 0
 
     def begin_run(self) -> None:
