@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -276,15 +277,19 @@ def test_a_server_that_dies_mid_run_is_one_line_and_exit_code_2(
     assert re.match(r"tpe-insight demo: error: lost the server during spend_totals: ", err), err
 
 
-def test_missing_psycopg_names_the_extra(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg -> ImportError
-    monkeypatch.delitem(sys.modules, "tpe_insight.demo_postgres")
-    code, _text, err = run_demo(["--dsn", "postgresql://u@127.0.0.1/db"], capsys)
-    assert code == 2
-    assert err.count("\n") == 1
-    assert "pip install 'tpe-insight[postgres]'" in err
+def test_missing_psycopg_names_the_extra() -> None:
+    """In a fresh interpreter where ``import psycopg`` fails: the SQLite demo's modules still
+    import, and the PostgreSQL demo says which extra to install."""
+    program = (
+        "import sys; sys.modules['psycopg'] = None; from tpe_insight import demo;"
+        " sys.exit(demo.main(['--dsn', 'postgresql://u@127.0.0.1/db']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "pip install 'tpe-insight[postgres]'" in proc.stderr
 
 
 def test_dsn_and_local_server_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,38 +26,43 @@ backends hold the same rows, and the queries are written so that both give the s
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 import os
-import random
 import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
-from tpe_insight import demo_verdict
+from tpe_insight import demo_postgres, demo_verdict
+from tpe_insight.demo_data import (
+    BROKEN_QUERY,
+    DEFAULT_CUSTOMERS,
+    DEFAULT_SEED,
+    DEFAULT_TRANSACTIONS,
+    QUERIES,
+    SCHEMA_VERSION,
+    DemoError,
+    Runner,
+    VariableQuery,
+    Variables,
+    customer_rows,
+    meta_rows,
+    to_variables,
+    transaction_rows,
+)
 from tpe_insight.executor import ThreadPoolExecutor
 from tpe_insight.naming import named
 from tpe_insight.patterns import fail_fast
 from tpe_insight.server import start_metrics_server
 from tpe_insight.summary import PoolStats, TaskStats, read_metrics
 from tpe_insight.timeline import Profile
-
-SCHEMA_VERSION = 2
-DEFAULT_CUSTOMERS = 4_000
-DEFAULT_TRANSACTIONS = 600_000
-DEFAULT_SEED = 7
-SEGMENTS = ("retail", "sme", "corp")
-COUNTRIES = ("ES", "NL", "DE", "FR")
-CHANNELS = ("card", "online", "transfer")
 
 #: Finer buckets than the library's default around 0.1-2 s, where these queries land, so the
 #: percentiles read back from the histograms are worth printing (``buckets=`` is an option).
@@ -66,49 +71,12 @@ DEMO_BUCKETS = (
     0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0,
 )  # fmt: skip
 
-Row = tuple[object, ...]
-Variables = dict[int, dict[str, object]]
-
 
 # -- the database -----------------------------------------------------------------------------
 
 
 def default_db_path() -> Path:
     return Path(tempfile.gettempdir()) / f"tpe_insight_demo_v{SCHEMA_VERSION}.sqlite"
-
-
-def customer_rows(customers: int, seed: int) -> Iterator[tuple[int, str, str, int]]:
-    """``(id, segment, country, signup_day)``: the same rows for the same seed, for every
-    backend (generated here, not with the database's own ``random()``, so SQLite and PostgreSQL
-    hold the same data and must give the same variables)."""
-    bits = random.Random(f"{seed}:customers").getrandbits
-    for i in range(1, customers + 1):
-        b = bits(32)
-        yield i, SEGMENTS[b % 3], COUNTRIES[(b >> 2) % 4], (b >> 4) % 3650
-
-
-def transaction_rows(
-    customers: int, transactions: int, seed: int
-) -> Iterator[tuple[int, int, int, int, int, int, str]]:
-    """``(id, customer_id, day, hour, amount_cents, merchant, channel)``, as above. Amounts are
-    integer cents: sums of integers do not depend on the order a backend adds them in."""
-    bits = random.Random(f"{seed}:transactions").getrandbits
-    for i in range(1, transactions + 1):
-        b, c = bits(32), bits(64)
-        yield (
-            i, 1 + (b * customers >> 32), (c >> 37 & 0x3FF) % 730, (c >> 30 & 31) % 24,
-            (c & 0x1FFFF) % 100_000, (c >> 17 & 0x1FFF) % 5000, CHANNELS[(c >> 35 & 3) % 3],
-        )  # fmt: skip
-
-
-def meta_rows(customers: int, transactions: int, seed: int) -> dict[str, str]:
-    """What identifies a generated database: reused only if all of it matches."""
-    return {
-        "schema": str(SCHEMA_VERSION),
-        "customers": str(customers),
-        "transactions": str(transactions),
-        "seed": str(seed),
-    }
 
 
 def ensure_database(path: Path, customers: int, transactions: int, seed: int = 7) -> float:
@@ -155,84 +123,6 @@ def ensure_database(path: Path, customers: int, transactions: int, seed: int = 7
 # -- the model variables ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class VariableQuery:
-    """One set of model variables: a query keyed by customer id, and the names of its columns."""
-
-    name: str
-    sql: str
-    columns: tuple[str, ...]
-
-
-#: The same SQL runs on SQLite and PostgreSQL, and must give the same values on both: integer
-#: sums and counts are exact in any order, and each float is one correctly rounded IEEE
-#: operation on exact integers (``CAST(... AS DOUBLE PRECISION) / n``, never ``AVG``, whose
-#: type and summation order differ between the two). The integers stay far below 2**63 for up
-#: to ~50,000 transactions per customer.
-QUERIES: tuple[VariableQuery, ...] = (
-    VariableQuery(
-        "spend_totals",
-        "SELECT customer_id, COUNT(*), SUM(amount) FROM transactions GROUP BY customer_id",
-        ("txn_count", "txn_amount"),
-    ),
-    VariableQuery(
-        "avg_ticket_by_channel",
-        "SELECT customer_id,"
-        " CAST(SUM(CASE WHEN channel = 'card' THEN amount END) AS DOUBLE PRECISION)"
-        " / NULLIF(COUNT(CASE WHEN channel = 'card' THEN 1 END), 0),"
-        " CAST(SUM(CASE WHEN channel = 'online' THEN amount END) AS DOUBLE PRECISION)"
-        " / NULLIF(COUNT(CASE WHEN channel = 'online' THEN 1 END), 0)"
-        " FROM transactions GROUP BY customer_id",
-        ("avg_card_ticket", "avg_online_ticket"),
-    ),
-    VariableQuery(
-        "recency",
-        "SELECT customer_id, MAX(day), MIN(day) FROM transactions GROUP BY customer_id",
-        ("last_day", "first_day"),
-    ),
-    VariableQuery(
-        "merchant_diversity",
-        "SELECT customer_id, COUNT(DISTINCT merchant) FROM transactions GROUP BY customer_id",
-        ("distinct_merchants",),
-    ),
-    VariableQuery(
-        "night_activity",
-        "SELECT customer_id,"
-        " CAST(SUM(CASE WHEN hour >= 22 OR hour < 6 THEN 1 ELSE 0 END) AS DOUBLE PRECISION)"
-        " / COUNT(*) FROM transactions GROUP BY customer_id",
-        ("night_share",),
-    ),
-    VariableQuery(
-        "large_payments",
-        "SELECT customer_id, SUM(CASE WHEN amount > 90000 THEN 1 ELSE 0 END), MAX(amount)"
-        " FROM transactions GROUP BY customer_id",
-        ("large_count", "max_amount"),
-    ),
-    VariableQuery(
-        "monthly_volatility",
-        "SELECT customer_id,"
-        " CAST(COUNT(*) * SUM(m * m) - SUM(m) * SUM(m) AS DOUBLE PRECISION)"
-        " / (COUNT(*) * COUNT(*)) FROM ("
-        " SELECT customer_id, SUM(amount) AS m FROM transactions"
-        " GROUP BY customer_id, day / 30) AS monthly GROUP BY customer_id",
-        ("monthly_variance",),
-    ),
-    VariableQuery(
-        "segment_rank",
-        "SELECT t.customer_id, c.segment, SUM(t.amount) FROM transactions t"
-        " JOIN customers c ON c.id = t.customer_id GROUP BY t.customer_id, c.segment",
-        ("segment", "segment_spend"),
-    ),
-)
-
-#: The query used for the failing run: a typo'd column, as in a real refactoring accident.
-BROKEN_QUERY = VariableQuery(
-    "recency",
-    "SELECT customer_id, MAX(dya) FROM transactions GROUP BY customer_id",
-    ("last_day",),
-)
-
-
 class VariableRunner:
     """Runs one :class:`VariableQuery` on its own connection (sqlite3 connections are per
     thread), after a simulated round trip to the database server."""
@@ -250,18 +140,6 @@ class VariableRunner:
         finally:
             conn.close()
         return query.name, to_variables(query, rows)
-
-
-#: What every backend's runner is: one query in, its name and its variables out.
-Runner = Callable[[VariableQuery], tuple[str, Variables]]
-
-
-def to_variables(query: VariableQuery, rows: Iterable[Sequence[Any]]) -> Variables:
-    """Rows keyed by customer id (their first column) -> ``{customer: {column: value}}``."""
-    variables: Variables = {}
-    for row in rows:
-        variables[int(row[0])] = dict(zip(query.columns, row[1:], strict=True))
-    return variables
 
 
 def merge(into: Variables, part: Variables) -> Variables:
@@ -326,10 +204,6 @@ def format_pool(stats: PoolStats) -> list[str]:
             f"    {name[-24:]:24} {_outcome(task):12} {wait:>16} {run:>16} {mean:>11} {cpu:>9}"
         )
     return lines
-
-
-class DemoError(Exception):
-    """Bad input or a lost server: the demo prints this one line and exits with code 2."""
 
 
 class Backend(Protocol):
@@ -449,12 +323,8 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
 
     backend: Backend | None = None
     try:
-        if postgres:
-            # Imported here: the optional extra may be missing, and SQLite must not need it.
-            demo_postgres = importlib.import_module("tpe_insight.demo_postgres")
-            backend = demo_postgres.open_backend(args, out)
-        else:
-            backend = SqliteBackend(args, out)
+        # open_backend raises DemoError, naming the extra, when psycopg is not installed.
+        backend = demo_postgres.open_backend(args, out) if postgres else SqliteBackend(args, out)
         return _run(args, backend, out)
     except DemoError as exc:
         print(f"tpe-insight demo: error: {exc}", file=sys.stderr)

@@ -1,8 +1,8 @@
 """The demo's PostgreSQL backend: the talk's case itself, queries that run on a database server.
 
-``tpe-insight demo --dsn postgresql://...`` runs the same eight queries (``demo.QUERIES``) on the
-same rows (``demo.customer_rows`` / ``transaction_rows`` for the same seed, loaded with
-``COPY``) as the SQLite demo, so both must build exactly the same variables. Here each query
+``tpe-insight demo --dsn postgresql://...`` runs the same eight queries (``demo_data.QUERIES``)
+on the same rows (``demo_data.customer_rows`` / ``transaction_rows`` for the same seed, loaded
+with ``COPY``) as the SQLite demo, so both must build exactly the same variables. Here each query
 runs in its own server process and the client thread only waits on its socket: nothing is
 simulated. ``--local-server`` starts a throwaway server first (:mod:`tpe_insight.pgcluster`).
 
@@ -36,7 +36,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from tpe_insight.demo import (
+from tpe_insight.demo_data import (
     DemoError,
     Runner,
     VariableQuery,
@@ -48,16 +48,17 @@ from tpe_insight.demo import (
 )
 from tpe_insight.pgcluster import ClusterError, ThrowawayCluster
 
+# The optional extra: without it this module still imports (the SQLite demo imports it), and
+# the PostgreSQL demo says what to install.
 try:
     import psycopg
     import psycopg.errors
     from psycopg import conninfo
     from psycopg_pool import ConnectionPool, PoolTimeout
-except ImportError as exc:  # pragma: no cover - exercised by a test that hides psycopg
-    raise DemoError(
-        "the PostgreSQL demo needs psycopg 3 and psycopg_pool: "
-        "pip install 'tpe-insight[postgres]'" + f" ({exc})"
-    ) from None
+except ImportError as exc:
+    _MISSING: ImportError | None = exc
+else:
+    _MISSING = None
 
 __all__ = [
     "SCHEMA",
@@ -68,6 +69,7 @@ __all__ = [
     "load_data",
     "open_backend",
     "open_pool",
+    "require_psycopg",
 ]
 
 SCHEMA = "tpe_insight_demo"
@@ -285,8 +287,6 @@ def open_pool(dsn: str, size: int) -> ConnectionPool[Any]:
 class PostgresBackend:
     """The demo's :class:`~tpe_insight.demo.Backend` on a PostgreSQL server."""
 
-    broken_error: type[BaseException] = psycopg.errors.UndefinedColumn
-
     def __init__(
         self,
         dsn: str,
@@ -294,6 +294,8 @@ class PostgresBackend:
         out: Callable[[str], None],
         cluster: ThrowawayCluster | None = None,
     ) -> None:
+        require_psycopg()
+        self.broken_error: type[BaseException] = psycopg.errors.UndefinedColumn
         self.cluster = cluster
         self.pool: ConnectionPool[Any] | None = None
         #: Run last by :meth:`close` (``open_backend`` restores the SIGTERM handler there).
@@ -385,8 +387,18 @@ def _sigterm_as_exit() -> Callable[[], object]:
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
+def require_psycopg() -> None:
+    """:class:`DemoError` naming the extra when psycopg or psycopg_pool is missing."""
+    if _MISSING is not None:
+        raise DemoError(
+            "the PostgreSQL demo needs psycopg 3 and psycopg_pool: pip install"
+            f" 'tpe-insight[postgres]' ({_MISSING})"
+        )
+
+
 def open_backend(args: argparse.Namespace, out: Callable[[str], None]) -> PostgresBackend:
     """The backend for ``--dsn`` or ``--local-server`` (which implies ``--create``)."""
+    require_psycopg()
     if args.dsn is not None and args.local_server:
         raise DemoError("--dsn and --local-server exclude each other")
     if args.dsn is not None:
