@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from tpe_insight import demo_postgres
 from tpe_insight.pgcluster import ClusterError, ThrowawayCluster
 
 #: The small data set the PostgreSQL tests load (and the SQLite side generates) for one seed.
@@ -35,8 +36,6 @@ def postgres() -> Iterator[ThrowawayCluster]:
 @pytest.fixture(scope="session")
 def demo_dsn(postgres: ThrowawayCluster) -> str:
     """A database ``demo`` holding the demo's tables for (CUSTOMERS, TRANSACTIONS, SEED)."""
-    from tpe_insight import demo_postgres
-
     with psycopg.connect(postgres.dsn(), autocommit=True) as conn:
         conn.execute("CREATE DATABASE demo")
     dsn = postgres.dsn("demo")
