@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 import psycopg.errors
 import pytest
-from postgres_fixture import CUSTOMERS, SEED, TRANSACTIONS
 from prometheus_client import CollectorRegistry
 
+from tests.postgres_fixture import CUSTOMERS, SEED, TRANSACTIONS
 from tpe_insight import ThreadPoolExecutor, demo, demo_postgres, fail_fast, named
 from tpe_insight.pgcluster import ThrowawayCluster
 from tpe_insight.testing import capture_events
