@@ -58,11 +58,10 @@ from tpe_insight.demo_data import (
     transaction_rows,
 )
 from tpe_insight.executor import ThreadPoolExecutor
-from tpe_insight.naming import named
-from tpe_insight.patterns import fail_fast
-from tpe_insight.server import start_metrics_server
-from tpe_insight.summary import PoolStats, TaskStats, read_metrics
-from tpe_insight.timeline import Profile
+from tpe_insight.futures import fail_fast, named
+from tpe_insight.metrics.readback import PoolStats, TaskStats, read_metrics
+from tpe_insight.metrics.server import start_metrics_server
+from tpe_insight.profiler.session import Profile
 
 #: Finer buckets than the library's default around 0.1-2 s, where these queries land, so the
 #: percentiles read back from the histograms are worth printing (``buckets=`` is an option).
@@ -163,7 +162,7 @@ def build_concurrently(
     on_failure: Callable[[BaseException], object] | None = None,
 ) -> Variables:
     """Run every query on ``pool``; merge as results arrive; stop at the first failure
-    (``on_failure``: see :func:`~tpe_insight.patterns.fail_fast`)."""
+    (``on_failure``: see :func:`~tpe_insight.futures.fail_fast`)."""
     futures: list[Future[tuple[str, Variables]]] = [
         pool.submit(named(q.name, runner, q)) for q in queries
     ]

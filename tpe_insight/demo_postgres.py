@@ -18,7 +18,7 @@ measured is the client pool's, as in the talk; and ``jit = off``, so compile tim
 the timings.
 
 Fail-fast: the runner keeps the connections whose query is on the server; the pool's
-``on_failure`` hook (:func:`tpe_insight.patterns.fail_fast`) sends each a cancel request, so
+``on_failure`` hook (:func:`tpe_insight.futures.fail_fast`) sends each a cancel request, so
 those queries end at once with ``QueryCanceled`` instead of running to their end, and the pool
 is idle shortly after the failure.
 """

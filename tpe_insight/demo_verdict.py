@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from tpe_insight.profiler.stats import analyse
-from tpe_insight.timeline import Timeline
+from tpe_insight.profiler.timeline import Timeline
 
 __all__ = ["profiler_conclusion"]
 
