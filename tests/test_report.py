@@ -53,7 +53,7 @@ def test_hostile_names_and_messages_are_inert() -> None:
     """Task names, exception messages and pool labels cannot inject markup."""
     timeline = _hostile_timeline()
     assert any(s.message and "<script>" in s.message for s in timeline.spans)  # really hostile
-    page = render_report(timeline)
+    page = render_report(timeline, include_messages=True)
     parser = _Collector()
     parser.feed(page)
     assert "script" not in parser.tags

@@ -42,6 +42,7 @@ from typing import Any
 from tpe_insight import global_sinks, naming
 from tpe_insight.lifecycle import PoolInfo, Sink, TaskInfo
 from tpe_insight.patch import install, installed, uninstall
+from tpe_insight.profiler.aggregate import PoolActivity, SampleRule, SpanSampler, TaskTotals
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -56,8 +57,15 @@ __all__ = [
     "profile",
 ]
 
-#: Spans kept by default: about 20 MB of tuples, hours of a busy pool's recent history.
-DEFAULT_CAPACITY = 100_000
+#: Spans kept with per-span detail by default (the sample, see
+#: :class:`~tpe_insight.profiler.aggregate.SampleRule`): about 1 KB each in trace.json, so the
+#: trace stays under 20 MB. Totals and percentiles cover every span whatever the capacity.
+DEFAULT_CAPACITY = 12_000
+
+#: Finished spans buffered before they are folded into the totals and the sample. The fold runs
+#: in the thread whose append fills the buffer (one worker pays a few ms, once per this many
+#: tasks), so nothing runs in the background and memory is bounded by the buffer.
+FOLD_EVERY = 4096
 
 #: A task still running this many seconds after it started, when the profile is read, is
 #: reported as stuck (with its worker's stack). Long enough that ordinary slow I/O is not flagged.
@@ -66,6 +74,12 @@ DEFAULT_STUCK_AFTER = 10.0
 #: Longest exception message kept per failed span (messages can be huge or hold user data;
 #: they are only ever shown escaped, in the HTML report).
 MAX_MESSAGE_LENGTH = 300
+
+#: Bound on (pool, task label) pairs with their own totals (see Recorder._new_totals).
+MAX_TASK_TOTALS = 20_000
+
+#: The task label of the totals that collect the pairs past MAX_TASK_TOTALS.
+OTHER_TASKS = "(other tasks)"
 
 #: Bound on pool and worker records, which are per pool instance, not per task; a program that
 #: opens a pool per request would otherwise grow them without limit.
@@ -170,6 +184,14 @@ class Timeline:
     capacity: int = DEFAULT_CAPACITY
     stuck_after: float = DEFAULT_STUCK_AFTER
     pool_instances: dict[str, int] = field(default_factory=dict)
+    #: Exact totals per (pool, task) over every span recorded, including those without
+    #: per-span detail. None for a timeline made by hand: the totals are then those of ``spans``.
+    totals: list[TaskTotals] | None = None
+    #: Per pool: busy time and binned queue depth / busy workers over every span (None: derive
+    #: from ``spans``).
+    activity: dict[int, PoolActivity] | None = None
+    #: Which spans kept their detail (None: all of them).
+    sample_rule: SampleRule | None = None
 
     def pool(self, pool_id: int) -> PoolRecord:
         """The record of pool ``pool_id`` (KeyError if unknown)."""
@@ -178,12 +200,36 @@ class Timeline:
                 return record
         raise KeyError(pool_id)
 
-    def counts(self, pool_id: int | None = None) -> dict[str, int]:
-        """Number of spans per outcome, every outcome present (0 when none)."""
-        result = dict.fromkeys(OUTCOMES, 0)
+    @property
+    def recorded(self) -> int:
+        """Spans recorded, with or without per-span detail."""
+        return len(self.spans) + self.dropped
+
+    def task_totals(self) -> list[TaskTotals]:
+        """Exact totals per (pool, task): the recorder's, or computed from ``spans``."""
+        if self.totals is not None:
+            return self.totals
+        by_key: dict[tuple[int, str], TaskTotals] = {}
         for span in self.spans:
-            if pool_id is None or span.pool_id == pool_id:
-                result[span.outcome] += 1
+            key = (span.pool_id, span.task)
+            totals = by_key.get(key)
+            if totals is None:
+                totals = by_key[key] = TaskTotals(span.pool_id, span.task)
+            totals.add(span_tuple(span))
+        return list(by_key.values())
+
+    def pool_activity(self, pool_id: int) -> PoolActivity | None:
+        """The recorder's activity bins of one pool, or None (hand-made timeline, or a pool
+        with no span)."""
+        return None if self.activity is None else self.activity.get(pool_id)
+
+    def counts(self, pool_id: int | None = None) -> dict[str, int]:
+        """Number of tasks per outcome over every span recorded, every outcome present."""
+        result = dict.fromkeys(OUTCOMES, 0)
+        for totals in self.task_totals():
+            if pool_id is None or totals.pool_id == pool_id:
+                for outcome, n in totals.counts.items():
+                    result[outcome] = result.get(outcome, 0) + n
         return result
 
     # The trace file carries this dict (see profiler/trace.py), so `tpe-insight report` rebuilds
@@ -230,6 +276,11 @@ class Timeline:
             "capacity": self.capacity,
             "stuck_after": self.stuck_after,
             "pool_instances": dict(self.pool_instances),
+            "totals": None if self.totals is None else [t.to_dict() for t in self.totals],
+            "activity": None
+            if self.activity is None
+            else [[pool_id, a.to_dict()] for pool_id, a in self.activity.items()],
+            "sample_rule": None if self.sample_rule is None else self.sample_rule.to_dict(),
         }
 
     @classmethod
@@ -250,6 +301,15 @@ class Timeline:
                 capacity=int(data["capacity"]),
                 stuck_after=float(data["stuck_after"]),
                 pool_instances={str(k): int(v) for k, v in data["pool_instances"].items()},
+                totals=None
+                if data.get("totals") is None
+                else [TaskTotals.from_dict(t) for t in data["totals"]],
+                activity=None
+                if data.get("activity") is None
+                else {int(p): PoolActivity.from_dict(a) for p, a in data["activity"]},
+                sample_rule=None
+                if data.get("sample_rule") is None
+                else SampleRule.from_dict(data["sample_rule"]),
             )
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed timeline: {type(exc).__name__}: {exc}") from None
@@ -275,11 +335,19 @@ class Recorder(Sink):
             raise ValueError(f"stuck_after must be >= 0 seconds, got {stuck_after!r}")
         self.capacity = capacity
         self.stuck_after = float(stuck_after)
+        self.sample_rule = SampleRule.for_capacity(capacity)
         # Span tuples: (task, outcome, submitted_at, started_at, ended_at, cpu, worker_id,
         # submitter_ident, exception, message). Tuples, not Span objects: one allocation.
-        self._spans: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=capacity)
-        self._span_count = itertools.count()
-        self._span_count_reads = 0
+        # Finished spans wait here until a fold moves them into the totals and the sample;
+        # deque.append and popleft are atomic, so the hot path takes no lock.
+        self._spans: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._fold_lock = threading.Lock()
+        # Keyed by TaskInfo (one per pool and task label, hashed by identity: cheap), or by a
+        # pool id for the overflow entry (see _new_totals).
+        self._totals: dict[object, TaskTotals] = {}
+        self._activity: dict[int, PoolActivity] = {}
+        self._pool_of_totals: dict[int, PoolInfo] = {}
+        self._sampler = SpanSampler(self.sample_rule)
         # (task, submitted_at, submitter_ident): for the submitting thread when the core does
         # not pass it to task_started, and for the submit time of tasks that never ran.
         self._submits: collections.deque[tuple[TaskInfo, float, int]] = collections.deque(
@@ -390,7 +458,8 @@ class Recorder(Sink):
                     message,
                 )
             )
-        next(self._span_count)
+        if len(self._spans) >= FOLD_EVERY:
+            self._fold(blocking=False)
 
     def task_not_run(self, task: TaskInfo, cancelled: bool, exc: BaseException | None) -> None:
         """A task ended without running (cancelled while queued, or its pool broke)."""
@@ -411,23 +480,77 @@ class Recorder(Sink):
                 message,
             )
         )
-        next(self._span_count)
+        if len(self._spans) >= FOLD_EVERY:
+            self._fold(blocking=False)
+
+    # -- folding: the buffer into the totals and the sample --
+
+    def _fold(self, *, blocking: bool) -> None:
+        """Move the buffered spans into the totals, activity and sample.
+
+        Non-blocking from the hot path (if another thread is folding, this one goes back to
+        work and the buffer is drained by that fold or the next). Only the folding thread
+        touches the totals, under ``_fold_lock``.
+        """
+        if not self._fold_lock.acquire(blocking=blocking):
+            return
+        try:
+            self._fold_unlocked()
+        finally:
+            self._fold_lock.release()
+
+    def _fold_unlocked(self) -> None:
+        pending = self._spans
+        totals, activity, sampler = self._totals, self._activity, self._sampler
+        for _ in range(len(pending)):
+            raw = pending.popleft()
+            task: TaskInfo = raw[0]
+            task_totals = totals.get(task)
+            if task_totals is None:
+                task_totals = self._new_totals(task)
+            task_totals.add(raw)
+            pool_activity = activity.get(task_totals.pool_id)
+            if pool_activity is not None:
+                pool_activity.add(raw)
+            sampler.add(raw, task_totals.pool_id)
+
+    def _new_totals(self, task: TaskInfo) -> TaskTotals:
+        """Totals for a new (pool, task) pair; past :data:`MAX_TASK_TOTALS` pairs, new pairs of
+        a pool share one ``(other tasks)`` entry, so a program with unbounded task labels (or
+        pools) cannot grow the recorder without limit."""
+        pool = task.pool
+        pool_id = pool.pool_id
+        if pool_id not in self._activity and len(self._activity) < MAX_POOL_RECORDS:
+            self._activity[pool_id] = PoolActivity(pool.created_at)
+            self._pool_of_totals[pool_id] = pool
+        key: object = task
+        if len(self._totals) >= MAX_TASK_TOTALS:
+            # Per pool while that stays bounded too, then one entry for everything else
+            # (pool id -1: no pool record, but the run's totals stay exact).
+            key = pool_id if len(self._totals) < 2 * MAX_TASK_TOTALS else -1
+            existing = self._totals.get(key)
+            if existing is not None:
+                return existing
+            pool_id = pool_id if key != -1 else -1
+        totals = self._totals[key] = TaskTotals(pool_id, task.name if key is task else OTHER_TASKS)
+        return totals
 
     # -- reading --
 
     @property
     def recorded(self) -> int:
-        """Spans recorded since the recorder was created, including dropped ones."""
-        # itertools.count has no peek; reading it advances it, so subtract our own reads.
-        with self._lock:
-            value = next(self._span_count) - self._span_count_reads
-            self._span_count_reads += 1
-        return value
+        """Spans recorded since the recorder was created, with or without per-span detail."""
+        return self._sampler.seen + len(self._spans)
 
     def snapshot(self) -> Timeline:
         """A consistent copy of what was recorded, as plain data. Safe while pools run."""
-        spans_raw = _copy(self._spans)
-        recorded = self.recorded
+        with self._fold_lock:
+            self._fold_unlocked()
+            kept = self._sampler.kept()
+            recorded = self._sampler.seen
+            task_totals = [t.copy() for t in self._totals.values()]
+            activity = {pool_id: a.copy() for pool_id, a in self._activity.items()}
+        spans_raw = [raw for _seq, raw in kept]
         submits = _copy(self._submits)
         self._note_running(None, "end of profile", self.stuck_after)
         thread_names = dict(self._thread_names)
@@ -440,6 +563,8 @@ class Recorder(Sink):
         for task, submitted_at, ident in submits:
             by_key.setdefault((id(task), submitted_at), collections.deque()).append(ident)
         pools: dict[int, PoolInfo] = dict(self._pools)
+        for pool_id, info in list(self._pool_of_totals.items()):
+            pools.setdefault(pool_id, info)
         spans: list[Span] = []
         unmatched: list[tuple[int, tuple[Any, ...]]] = []
         for index, raw in enumerate(spans_raw):
@@ -484,6 +609,9 @@ class Recorder(Sink):
             capacity=self.capacity,
             stuck_after=self.stuck_after,
             pool_instances=instances,
+            totals=task_totals,
+            activity=activity,
+            sample_rule=self.sample_rule,
         )
 
     def _note_running(self, pool_id: int | None, seen_at: str, older_than: float) -> None:
@@ -536,6 +664,22 @@ def _describe(exc: BaseException) -> tuple[str, str | None]:
     except Exception:  # a hostile __str__ must not cost the span
         message = None
     return naming.exception_label(exc), message
+
+
+def span_tuple(span: Span) -> tuple[Any, ...]:
+    """A span in the recorder's raw tuple layout (what the aggregates fold)."""
+    return (
+        None,
+        span.outcome,
+        span.submitted_at,
+        span.started_at,
+        span.ended_at,
+        span.cpu_seconds,
+        span.worker_id,
+        span.submitter,
+        span.exception,
+        span.message,
+    )
 
 
 def _span(raw: tuple[Any, ...], submitted_at: float | None, submitter: str | None) -> Span:

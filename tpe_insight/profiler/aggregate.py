@@ -1,0 +1,549 @@
+"""Streaming aggregates and the span sample: what keeps the profiler bounded at any task count.
+
+The recorder folds every finished span into these structures (in batches, see
+:class:`~tpe_insight.timeline.Recorder`), so a run of a million tasks costs the same memory as a
+run of ten thousand, and the totals stay exact:
+
+* :class:`TaskTotals`, per pool instance and task label: counts by outcome, exception classes
+  with counts, sums of run, queue-wait and CPU time, first submit and last end, and a
+  :class:`LogHistogram` of run and of queue-wait times for percentiles;
+* :class:`PoolActivity`, per pool instance: the time at least one task was running (union of
+  the run intervals) and a fixed number of time bins holding the *time-weighted average* queue
+  depth and busy-worker count (exact integrals, whatever the task count);
+* :class:`SpanSampler`: which spans keep their per-span detail (lanes, trace slices, lifecycle
+  rows). The rule is :class:`SampleRule`, and its text is written into every trace and report.
+
+Why a fixed log-bucket histogram and not t-digest or DDSketch (``ddsketch`` on PyPI): the fold
+runs on a worker thread while the program runs, so the per-value cost is one ``math.log`` and
+one dict update; the buckets are plain ints (``{index: count}``) that merge by addition (pool
+totals from task totals, pools of one label) and round-trip through the trace's JSON exactly; and
+the guarantee is the one a reader needs: every quantile is the value of the observation at that
+rank to within :data:`RELATIVE_ERROR` (1%), with no dependency. This is DDSketch's mapping
+(buckets ``(gamma^(i-1), gamma^i]``, estimate ``2 gamma^i / (gamma+1)``) without its
+collapsing, which we do not need because the index range of durations between 1 ns and a day
+is fixed (about 1,600 buckets at most, usually a few dozen per task label).
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import heapq
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ACTIVITY_BINS",
+    "GAMMA",
+    "RELATIVE_ERROR",
+    "LogHistogram",
+    "PoolActivity",
+    "SampleRule",
+    "SpanSampler",
+    "TaskTotals",
+]
+
+#: Bucket ratio of :class:`LogHistogram`.
+GAMMA = 1.02
+
+#: Largest relative error of a percentile read from a :class:`LogHistogram`: (gamma-1)/(gamma+1).
+RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1)
+
+#: Durations at or below this (seconds) are counted in the zero bucket (and read back as 0):
+#: below the resolution of every clock the pools use.
+ZERO_BELOW = 1e-9
+
+_INV_LOG_GAMMA = 1.0 / math.log(GAMMA)
+
+#: Time bins per pool in :class:`PoolActivity` (the queue-depth / busy-workers chart and trace
+#: counters). Bins double in width (pairs merge) when the pool runs past the last one.
+ACTIVITY_BINS = 400
+
+#: First bin width (seconds); doubles as needed, so a pool of any duration ends with 200-400
+#: bins in use.
+FIRST_BIN_WIDTH = 1e-3
+
+#: Disjoint run intervals kept per pool to merge late-arriving spans into the busy time. Spans
+#: arrive in end order (each worker reports at the end of its task), so only a task that
+#: overlaps more than this many idle gaps of the pool is merged inexactly (its overlap with the
+#: older gaps is then not counted as busy time).
+BUSY_TAIL = 256
+
+# Raw span tuples, as the recorder stores them (see Recorder.task_finished):
+# (task, outcome, submitted_at, started_at, ended_at, cpu, worker_id, submitter, exception,
+#  message). Indices used here:
+_OUTCOME, _SUBMITTED, _STARTED, _ENDED, _CPU, _EXCEPTION = 1, 2, 3, 4, 5, 8
+
+
+class LogHistogram:
+    """Counts of durations in logarithmic buckets; percentiles within :data:`RELATIVE_ERROR`.
+
+    ``count``, ``total``, ``min`` and ``max`` are exact; :meth:`quantile` is the bucket estimate
+    of the observation at rank ``round(q * (count - 1))``, clamped to [min, max].
+    """
+
+    __slots__ = ("buckets", "count", "max", "min", "total")
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, int] = {}
+        self.count = 0
+        self.total = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+
+    def add(self, value: float) -> None:
+        """Count one duration (seconds; negative clock steps count as 0)."""
+        self.count += 1
+        self.total += value
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+        index = math.ceil(math.log(value) * _INV_LOG_GAMMA) if value > ZERO_BELOW else _ZERO
+        buckets = self.buckets
+        buckets[index] = buckets.get(index, 0) + 1
+
+    def merge(self, other: LogHistogram) -> None:
+        """Add ``other``'s counts to this one (exact: buckets are shared by every histogram)."""
+        self.count += other.count
+        self.total += other.total
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        for index, n in other.buckets.items():
+            self.buckets[index] = self.buckets.get(index, 0) + n
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile (0..1); NaN when empty."""
+        if self.count == 0:
+            return math.nan
+        rank = round(q * (self.count - 1))
+        seen = 0
+        for index in sorted(self.buckets):
+            seen += self.buckets[index]
+            if seen > rank:
+                estimate = 0.0 if index == _ZERO else 2.0 * GAMMA**index / (GAMMA + 1.0)
+                return min(max(estimate, self.min), self.max)
+        return self.max  # pragma: no cover - the counts add up to count
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogHistogram):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def copy(self) -> LogHistogram:
+        clone = LogHistogram()
+        clone.merge(self)
+        return clone
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "total": self.total,
+            "min": self.min if self.count else None,
+            "max": self.max if self.count else None,
+            "buckets": sorted(self.buckets.items()),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogHistogram:
+        histogram = cls()
+        histogram.count = int(data["count"])
+        histogram.total = float(data["total"])
+        if histogram.count:
+            histogram.min = float(data["min"])
+            histogram.max = float(data["max"])
+        histogram.buckets = {int(i): int(n) for i, n in data["buckets"]}
+        return histogram
+
+
+# The zero bucket's index: below any real bucket (log(1e-9)/log(1.02) is about -1047).
+_ZERO = -(10**6)
+
+_OUTCOMES = ("success", "error", "cancelled", "not_run")
+
+
+@dataclass
+class TaskTotals:
+    """Exact totals of one task label of one pool instance, over every span recorded."""
+
+    pool_id: int
+    task: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_OUTCOMES, 0))
+    exceptions: dict[str, int] = field(default_factory=dict)
+    run: LogHistogram = field(default_factory=LogHistogram)
+    wait: LogHistogram = field(default_factory=LogHistogram)
+    cpu_seconds: float = 0.0
+    first_submit: float = math.inf  # of the tasks that ran (their start when the submit is lost)
+    last_end: float = -math.inf  # of the tasks that ran
+
+    def add(self, raw: tuple[Any, ...]) -> None:
+        """Fold one raw span tuple in."""
+        self.counts[raw[_OUTCOME]] += 1
+        exception = raw[_EXCEPTION]
+        if exception is not None:
+            self.exceptions[exception] = self.exceptions.get(exception, 0) + 1
+        started = raw[_STARTED]
+        if started is None:
+            return
+        ended = raw[_ENDED]
+        self.run.add(ended - started)
+        submitted = raw[_SUBMITTED]
+        if submitted is not None:
+            self.wait.add(started - submitted)
+        else:
+            submitted = started
+        self.cpu_seconds += raw[_CPU]
+        self.first_submit = min(self.first_submit, submitted)
+        self.last_end = max(self.last_end, ended)
+
+    def merge(self, other: TaskTotals) -> None:
+        for name, n in other.counts.items():
+            self.counts[name] = self.counts.get(name, 0) + n
+        for name, n in other.exceptions.items():
+            self.exceptions[name] = self.exceptions.get(name, 0) + n
+        self.run.merge(other.run)
+        self.wait.merge(other.wait)
+        self.cpu_seconds += other.cpu_seconds
+        self.first_submit = min(self.first_submit, other.first_submit)
+        self.last_end = max(self.last_end, other.last_end)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def copy(self) -> TaskTotals:
+        clone = TaskTotals(self.pool_id, self.task)
+        clone.merge(self)
+        return clone
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pool_id": self.pool_id,
+            "task": self.task,
+            "counts": dict(self.counts),
+            "exceptions": dict(self.exceptions),
+            "run": self.run.to_dict(),
+            "wait": self.wait.to_dict(),
+            "cpu_seconds": self.cpu_seconds,
+            "first_submit": None if math.isinf(self.first_submit) else self.first_submit,
+            "last_end": None if math.isinf(self.last_end) else self.last_end,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskTotals:
+        first, last = data["first_submit"], data["last_end"]
+        return cls(
+            pool_id=int(data["pool_id"]),
+            task=str(data["task"]),
+            counts={str(k): int(v) for k, v in data["counts"].items()},
+            exceptions={str(k): int(v) for k, v in data["exceptions"].items()},
+            run=LogHistogram.from_dict(data["run"]),
+            wait=LogHistogram.from_dict(data["wait"]),
+            cpu_seconds=float(data["cpu_seconds"]),
+            first_submit=math.inf if first is None else float(first),
+            last_end=-math.inf if last is None else float(last),
+        )
+
+
+class PoolActivity:
+    """Busy time and binned queue depth / busy workers of one pool instance, over every span.
+
+    ``queued[i]`` and ``busy[i]`` are integrals (task-seconds) over bin ``i`` of width
+    ``width`` starting at ``origin + i * width``; divided by the width they are the exact
+    time-weighted average queue depth and number of running tasks in that bin.
+    """
+
+    __slots__ = ("_tail", "_tail_ends", "busy", "busy_closed", "origin", "queued", "width")
+
+    def __init__(self, origin: float, width: float = FIRST_BIN_WIDTH) -> None:
+        self.origin = origin
+        self.width = width
+        # Grown on demand (a pool created per call uses one or two bins, not ACTIVITY_BINS).
+        self.queued: list[float] = []
+        self.busy: list[float] = []
+        self.busy_closed = 0.0  # busy seconds of intervals pushed out of the tail
+        # Disjoint run intervals, sorted; _tail_ends mirrors their ends for bisect.
+        self._tail: list[list[float]] = []
+        self._tail_ends: list[float] = []
+
+    def add(self, raw: tuple[Any, ...]) -> None:
+        """Fold one raw span tuple in."""
+        started = raw[_STARTED]
+        submitted = raw[_SUBMITTED]
+        ended = raw[_ENDED]
+        if started is None:
+            if submitted is not None:
+                self._add(self.queued, submitted, ended)
+            return
+        if submitted is not None and started > submitted:
+            self._add(self.queued, submitted, started)
+        self._add(self.busy, started, ended)
+        # Fast path: spans arrive in about end order, so most start inside or after the newest
+        # interval of the tail and touch nothing older.
+        tail = self._tail
+        if tail:
+            newest = tail[-1]
+            if newest[0] <= started:
+                if started <= newest[1]:
+                    if ended > newest[1]:
+                        newest[1] = ended
+                        self._tail_ends[-1] = ended
+                    return
+                tail.append([started, ended])
+                self._tail_ends.append(ended)
+                if len(tail) > BUSY_TAIL:
+                    old_start, old_end = tail.pop(0)
+                    self._tail_ends.pop(0)
+                    self.busy_closed += old_end - old_start
+                return
+        self._add_busy_interval(started, ended)
+
+    @property
+    def busy_seconds(self) -> float:
+        """Time at least one task was running (see :data:`BUSY_TAIL` for the one inexact case)."""
+        return self.busy_closed + sum(end - start for start, end in self._tail)
+
+    def series(self) -> list[tuple[float, float, float]]:
+        """``(bin start, average queued, average busy)`` per bin up to the last one used."""
+        width = self.width
+        return [
+            (self.origin + i * width, self.queued[i] / width, self.busy[i] / width)
+            for i in range(len(self.busy))
+        ]
+
+    def _add(self, bins: list[float], start: float, end: float) -> None:
+        # Time before the pool's creation (a clock that is not the pool's) is not charted.
+        start = max(start, self.origin)
+        if end <= start:
+            return
+        while end >= self.origin + ACTIVITY_BINS * self.width:
+            self._widen()
+        width = self.width
+        first = int((start - self.origin) / width)
+        last = min(int((end - self.origin) / width), ACTIVITY_BINS - 1)
+        if last >= len(self.busy):
+            grow = [0.0] * (last + 1 - len(self.busy))
+            self.busy.extend(grow)
+            self.queued.extend(grow)
+        if first == last:
+            bins[first] += end - start
+            return
+        bins[first] += self.origin + (first + 1) * width - start
+        for i in range(first + 1, last):
+            bins[i] += width
+        bins[last] += end - (self.origin + last * width)
+
+    def _widen(self) -> None:
+        """Double the bin width: bin i becomes the sum of old bins 2i and 2i+1."""
+        for bins in (self.queued, self.busy):
+            padded = [*bins, 0.0] if len(bins) % 2 else bins
+            bins[:] = [padded[i] + padded[i + 1] for i in range(0, len(padded), 2)]
+        self.width *= 2
+
+    def _add_busy_interval(self, start: float, end: float) -> None:
+        tail, ends = self._tail, self._tail_ends
+        # Intervals that end before `start` stay; every later one overlaps or follows it.
+        index = bisect.bisect_left(ends, start)
+        while index < len(tail) and tail[index][0] <= end:
+            start = min(start, tail[index][0])
+            end = max(end, tail[index][1])
+            del tail[index]
+            del ends[index]
+        tail.insert(index, [start, end])
+        ends.insert(index, end)
+        if len(tail) > BUSY_TAIL:
+            old_start, old_end = tail.pop(0)
+            ends.pop(0)
+            self.busy_closed += old_end - old_start
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PoolActivity):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def copy(self) -> PoolActivity:
+        clone = PoolActivity(self.origin, self.width)
+        clone.queued = list(self.queued)
+        clone.busy = list(self.busy)
+        clone.busy_closed = self.busy_closed
+        clone._tail = [list(interval) for interval in self._tail]
+        clone._tail_ends = list(self._tail_ends)
+        return clone
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "width": self.width,
+            "queued": list(self.queued),
+            "busy": list(self.busy),
+            "busy_seconds": self.busy_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PoolActivity:
+        activity = cls(float(data["origin"]), float(data["width"]))
+        activity.queued = [float(v) for v in data["queued"]][:ACTIVITY_BINS]
+        activity.busy = [float(v) for v in data["busy"]][:ACTIVITY_BINS]
+        if len(activity.queued) != len(activity.busy):
+            raise ValueError("activity bins: queued and busy differ in length")
+        activity.busy_closed = float(data["busy_seconds"])
+        return activity
+
+
+@dataclass(frozen=True)
+class SampleRule:
+    """Which spans keep their per-span detail. Every span is in the totals either way.
+
+    A span is kept when it is among the first ``first`` recorded, the last ``last``, the
+    ``slowest`` longest-running, the first ``failures`` failures, the first ``per_pool`` of its
+    pool (for the first ``pools`` pools), or in a uniform random sample of ``uniform`` spans
+    (reservoir sampling, Algorithm L, fixed seed: the same run gives the same sample). While a
+    run has recorded no more than ``first`` spans, every span is kept.
+    """
+
+    first: int
+    last: int
+    slowest: int
+    failures: int
+    uniform: int
+    per_pool: int
+    pools: int
+
+    @classmethod
+    def for_capacity(cls, capacity: int) -> SampleRule:
+        """Split a budget of ``capacity`` spans among the parts of the rule."""
+        return cls(
+            first=max(1, capacity * 3 // 10),
+            last=max(1, capacity // 5),
+            slowest=max(1, capacity // 50),
+            failures=max(1, capacity // 10),
+            uniform=max(1, capacity * 18 // 100),
+            per_pool=10,
+            pools=max(1, capacity // 50),
+        )
+
+    @property
+    def bound(self) -> int:
+        """Most spans the rule can keep."""
+        return (
+            self.first
+            + self.last
+            + self.slowest
+            + self.failures
+            + self.uniform
+            + self.per_pool * self.pools
+        )
+
+    def describe(self) -> str:
+        """The rule in one sentence, as written into the trace and the report."""
+        return (
+            f"per-span detail is kept for the first {self.first} spans recorded, the last "
+            f"{self.last}, the {self.slowest} slowest (run time), every failure up to "
+            f"{self.failures}, the first {self.per_pool} of each of the first {self.pools} "
+            f"pools, and {self.uniform} chosen uniformly at random (reservoir sampling, fixed "
+            "seed); counts, sums and percentiles cover every span"
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "first": self.first,
+            "last": self.last,
+            "slowest": self.slowest,
+            "failures": self.failures,
+            "uniform": self.uniform,
+            "per_pool": self.per_pool,
+            "pools": self.pools,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SampleRule:
+        return cls(**{name: int(data[name]) for name in cls.__dataclass_fields__})
+
+
+#: Seed of the reservoir's random generator: a fixed seed makes the sample reproducible.
+RESERVOIR_SEED = 20_241_201
+
+
+class SpanSampler:
+    """Applies a :class:`SampleRule` to the stream of spans; :meth:`kept` returns the sample.
+
+    Spans are identified by their sequence number (the order the recorder folded them in), so a
+    span picked by several parts of the rule is kept once.
+    """
+
+    def __init__(self, rule: SampleRule) -> None:
+        self.rule = rule
+        self.seen = 0
+        self._first: list[tuple[int, tuple[Any, ...]]] = []
+        self._last: collections.deque[tuple[int, tuple[Any, ...]]] = collections.deque(
+            maxlen=rule.last
+        )
+        self._slowest: list[tuple[float, int, tuple[Any, ...]]] = []  # a min-heap by run time
+        self._failures: list[tuple[int, tuple[Any, ...]]] = []
+        self._uniform: list[tuple[int, tuple[Any, ...]]] = []
+        self._per_pool: dict[int, list[tuple[int, tuple[Any, ...]]]] = {}
+        self._random = random.Random(RESERVOIR_SEED)
+        # Algorithm L (Li, 1994): instead of a random draw per span (Algorithm R), draw how many
+        # spans to skip before the next replacement. Same uniform sample, a few draws in total.
+        self._weight = 1.0
+        self._next_pick = rule.uniform - 1
+        self._skip()
+
+    def _skip(self) -> None:
+        k = self.rule.uniform
+        self._weight *= math.exp(math.log(1.0 - self._random.random()) / k)
+        gap = math.log(1.0 - self._random.random()) / math.log1p(-self._weight)
+        # gap is finite unless weight rounds to 1 (k in the millions); cap it to stay an int.
+        self._next_pick += int(min(gap, 1e15)) + 1
+
+    def add(self, raw: tuple[Any, ...], pool_id: int) -> None:
+        """Offer one raw span tuple (in recorded order)."""
+        rule = self.rule
+        seq = self.seen
+        self.seen = seq + 1
+        item = (seq, raw)
+        if seq < rule.first:
+            self._first.append(item)
+        self._last.append(item)
+        if raw[_EXCEPTION] is not None and len(self._failures) < rule.failures:
+            self._failures.append(item)
+        started = raw[_STARTED]
+        if started is not None:
+            run = raw[_ENDED] - started
+            if len(self._slowest) < rule.slowest:
+                heapq.heappush(self._slowest, (run, seq, raw))
+            elif run > self._slowest[0][0]:
+                heapq.heapreplace(self._slowest, (run, seq, raw))
+        mine = self._per_pool.get(pool_id)
+        if mine is None:
+            if len(self._per_pool) < rule.pools:
+                self._per_pool[pool_id] = [item]
+        elif len(mine) < rule.per_pool:
+            mine.append(item)
+        if seq < rule.uniform:
+            self._uniform.append(item)
+        elif seq == self._next_pick:
+            self._uniform[self._random.randrange(rule.uniform)] = item
+            self._skip()
+
+    def kept(self) -> list[tuple[int, tuple[Any, ...]]]:
+        """The sample, each span once, in recorded order."""
+        chosen: dict[int, tuple[Any, ...]] = {}
+        for seq, raw in self._first:
+            chosen[seq] = raw
+        for seq, raw in self._last:
+            chosen[seq] = raw
+        for seq, raw in self._failures:
+            chosen[seq] = raw
+        for seq, raw in self._uniform:
+            chosen[seq] = raw
+        for _run, seq, raw in self._slowest:
+            chosen[seq] = raw
+        for items in self._per_pool.values():
+            for seq, raw in items:
+                chosen[seq] = raw
+        return sorted(chosen.items(), key=lambda item: item[0])
