@@ -1,17 +1,22 @@
-"""The timeline recorder: a sink that keeps one span per task in a bounded ring buffer.
+"""The timeline recorder: a sink that keeps exact totals of every task and the detail of a
+bounded sample.
 
 The recorder is the profiler's only contact with the executor, and it only sees the lifecycle
 hooks (see :mod:`tpe_insight.lifecycle`). Its hooks run in the program's own threads on every
 task, so they do the least that keeps the information: a thread-ident read, a dict store or pop
-and one tuple appended to a ``collections.deque(maxlen=capacity)``. Everything else (names,
-percentiles, simulation, rendering) happens in :meth:`Recorder.snapshot` and later, at report
-time.
+and one tuple appended to a buffer (``collections.deque``: ``append`` and ``popleft`` are
+atomic, so there is no lock on the hot path). Every :data:`FOLD_EVERY` spans, the thread whose
+append fills the buffer folds it into the streaming aggregates of
+:mod:`tpe_insight.profiler.aggregate` (counts by outcome, exception classes, sums, log-bucket
+histograms for percentiles, time-binned queue depth and busy workers, per pool and task label)
+and offers each span to the sampler, which keeps per-span detail for a bounded sample (first,
+last, slowest, failures, per pool, uniform; :class:`~tpe_insight.profiler.aggregate.SampleRule`).
 
-Why a ring and not a list: a profiled service may run for days; the newest ``capacity`` spans
-are kept, the older ones are dropped and *counted* (``Timeline.dropped``), so a report can always
-say how much it does not show. ``deque.append`` with ``maxlen`` is atomic under the GIL and the
-count of appends is an ``itertools.count`` (also atomic), which makes the dropped count exact
-without a lock on the hot path.
+Why totals plus a sample, and not a ring of the newest spans: a profiled program may run a
+million tasks or run for days. Memory, ``trace.json`` and ``report.html`` stay bounded whatever
+the task count, and the numbers (``Timeline.counts()``, percentiles, exceptions) still cover
+every span, so no pool reads "0 tasks" because its spans fell out of a buffer.
+``Timeline.dropped`` counts the spans without detail, and the outputs say which were kept.
 
 Usage::
 
@@ -21,8 +26,10 @@ Usage::
     prof.write_report("report.html")
 
 or ``prof = tpe_insight.profile(); prof.start(); ...; prof.stop()``. Only pools constructed
-while the profile is active are recorded (a pool reads the global sinks once, at construction);
-to record one pool only, pass ``sinks=[recorder]`` to it instead.
+while the profile is active are recorded (a pool reads the global sinks once, at construction),
+including pools created through the stdlib import (``patch_stdlib=True``, the default, applies
+:func:`tpe_insight.install` for the duration); to record one pool only, pass
+``sinks=[recorder]`` to it instead.
 """
 
 from __future__ import annotations
@@ -389,7 +396,10 @@ class Recorder(Sink):
         """Runs in the new worker: bind its thread ident to a fresh worker id."""
         worker_id = next(self._worker_ids)
         self._worker_of[_get_ident()] = worker_id
-        self._workers.append(WorkerRecord(worker_id, pool.pool_id, thread_name, pool.clock()))
+        # Cleaned once per worker (a lone surrogate or control character in a thread name
+        # would otherwise break every output that prints or encodes it).
+        name = naming.clean(thread_name)
+        self._workers.append(WorkerRecord(worker_id, pool.pool_id, name, pool.clock()))
 
     def pool_shutdown(self, pool: PoolInfo, wait: bool, cancel_futures: bool) -> None:
         """Mark the shutdown; with ``wait=False``, note the pool's tasks still running."""
@@ -553,7 +563,7 @@ class Recorder(Sink):
         spans_raw = [raw for _seq, raw in kept]
         submits = _copy(self._submits)
         self._note_running(None, "end of profile", self.stuck_after)
-        thread_names = dict(self._thread_names)
+        thread_names = {ident: naming.clean(n) for ident, n in list(self._thread_names.items())}
 
         # Submitter and submit time for spans that lack them: match the submit records of the
         # same task object in order. Exact when the core passes `submitter` (fixed core), a
@@ -634,7 +644,7 @@ class Recorder(Sink):
                     task.pool.pool_id,
                     task.name,
                     self._worker_of.get(ident),
-                    names.get(ident, f"thread {ident}"),
+                    naming.clean(names.get(ident, f"thread {ident}")),
                     started_at,
                     running_for,
                     seen_at,
@@ -714,9 +724,11 @@ def _copy(items: collections.deque[Any]) -> list[Any]:
 class Profile:
     """Records every instrumented pool created between :meth:`start` and :meth:`stop`.
 
-    ``patch_stdlib=True`` also applies :func:`tpe_insight.install` for the duration, so pools
-    created through ``concurrent.futures.ThreadPoolExecutor`` are recorded too (what
-    ``tpe-insight run`` does).
+    By default (``patch_stdlib=True``) it also applies :func:`tpe_insight.install` for the
+    duration, so pools created through ``concurrent.futures.ThreadPoolExecutor`` (the stdlib
+    import, and libraries that use it) are recorded too, as ``tpe-insight run`` records them;
+    :func:`tpe_insight.uninstall` is applied at :meth:`stop` unless install() was already in
+    effect. ``patch_stdlib=False`` records only ``tpe_insight.ThreadPoolExecutor`` pools.
     """
 
     def __init__(
@@ -724,7 +736,7 @@ class Profile:
         capacity: int = DEFAULT_CAPACITY,
         *,
         stuck_after: float = DEFAULT_STUCK_AFTER,
-        patch_stdlib: bool = False,
+        patch_stdlib: bool = True,
     ) -> None:
         self.recorder = Recorder(capacity, stuck_after=stuck_after)
         self.patch_stdlib = patch_stdlib
@@ -779,12 +791,13 @@ class Profile:
 
         return write_trace(self.timeline, Path(path))
 
-    def write_report(self, path: str | Path) -> Path:
-        """Write the self-contained HTML report; return the path."""
+    def write_report(self, path: str | Path, *, include_messages: bool = False) -> Path:
+        """Write the self-contained HTML report; return the path. Exception messages are left
+        out unless ``include_messages`` (classes and counts are always there)."""
         # The outputs import this module; importing them lazily avoids the cycle.
         from tpe_insight.profiler.report import write_report  # noqa: PLC0415
 
-        return write_report(self.timeline, Path(path))
+        return write_report(self.timeline, Path(path), include_messages=include_messages)
 
     def __enter__(self) -> Profile:
         return self.start()
@@ -802,12 +815,14 @@ def profile(
     capacity: int = DEFAULT_CAPACITY,
     *,
     stuck_after: float = DEFAULT_STUCK_AFTER,
-    patch_stdlib: bool = False,
+    patch_stdlib: bool = True,
 ) -> Profile:
     """Record the pools created in a ``with`` block (or between ``start()`` and ``stop()``).
 
-    ``capacity`` bounds the spans kept (the oldest are dropped and counted);
-    ``stuck_after`` is the age in seconds past which a still-running task is reported as stuck.
+    ``capacity`` bounds the spans kept with per-span detail (past it, a sample whose rule the
+    trace and report state; totals and percentiles always cover every span);
+    ``stuck_after`` is the age in seconds past which a still-running task is reported as stuck;
+    ``patch_stdlib`` (default True) also records pools created through the stdlib import.
     """
     return Profile(capacity, stuck_after=stuck_after, patch_stdlib=patch_stdlib)
 
