@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from tpe_insight import demo
+from tpe_insight.profiler import sweep
 from tpe_insight.profiler.report import write_report
 from tpe_insight.profiler.stats import analyse
 from tpe_insight.profiler.summary import render_summary
@@ -43,6 +44,7 @@ __all__ = ["UsageError", "main"]
 
 PROG = "tpe-insight"
 DEFAULT_OUT = Path("tpe-insight-out")
+DEFAULT_SWEEP_OUT = Path("tpe-insight-sweep")
 TRACE_FILE = "trace.json"
 REPORT_FILE = "report.html"
 
@@ -119,7 +121,48 @@ def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
     )
     _output_option(demo_parser)
     demo_parser.add_argument("-h", "--help", action="store_true")
-    return parser, {"run": run, "report": report, "demo": demo_parser}
+    sweep_parser = commands.add_parser(
+        "sweep",
+        help="re-run a program at several max_workers and measure, beside the predictions",
+        usage=f"{PROG} sweep [-h] [--workers 1,2,4,8] [--repeat N] [--pool LABEL] [--out DIR] "
+        "[--timeout S] (script.py | -m module) [args ...]",
+        description="Run the program (under 'tpe-insight run', each time in a fresh "
+        "interpreter) for each worker count with max_workers forced for the chosen pool label "
+        "(every pool by default); print the measured pool wall time (median, spread) and the "
+        "program's wall time beside the prediction, and a recommendation; write sweep.json. "
+        "The program's stdout and stderr go to files under --out. Exit code 1 when a run "
+        "failed (it is listed), else 0.",
+    )
+    sweep_parser.add_argument(
+        "--workers",
+        default=",".join(str(k) for k in sweep.DEFAULT_WORKERS),
+        metavar="LIST",
+        help="comma-separated max_workers to run (default %(default)s)",
+    )
+    sweep_parser.add_argument(
+        "--repeat", type=int, default=3, metavar="N", help="runs per max_workers (default 3)"
+    )
+    sweep_parser.add_argument(
+        "--pool",
+        default=None,
+        metavar="LABEL",
+        help="force max_workers for this pool label only and time its pools (default: all)",
+    )
+    sweep_parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_SWEEP_OUT,
+        metavar="DIR",
+        help=f"directory for sweep.json and each run's files (default ./{DEFAULT_SWEEP_OUT})",
+    )
+    sweep_parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop a run after S seconds (reported as a failure; default: no limit)",
+    )
+    return parser, {"run": run, "report": report, "demo": demo_parser, "sweep": sweep_parser}
 
 
 def _messages_option(parser: argparse.ArgumentParser) -> None:
@@ -148,11 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not args_list:
             parser.print_help(sys.stderr)
-            raise UsageError("a command is required: run, report or demo")
+            raise UsageError("a command is required: run, sweep, report or demo")
         if args_list[0] == "run":
             return _run(subparsers["run"], args_list[1:])
         if args_list[0] == "demo":
             return _demo(subparsers["demo"], args_list[1:])
+        if args_list[0] == "sweep":
+            return _sweep(subparsers["sweep"], args_list[1:])
         args = parser.parse_args(args_list)
         if args.command == "report":
             return _report(args.trace, args.out, include_messages=args.include_messages)
@@ -168,7 +213,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _split_run_args(argv: list[str]) -> tuple[list[str], list[str]]:
     """Our options come before the program; everything from the script (or ``-m``) on is the
     program's, including options that look like ours."""
-    takes_value = {"--out", "--capacity", "--stuck-after", "--workers", "--repeat", "--pool"}
+    takes_value = {
+        "--out",
+        "--capacity",
+        "--stuck-after",
+        "--workers",
+        "--repeat",
+        "--pool",
+        "--timeout",
+    }
     i = 0
     while i < len(argv):
         token = argv[i]
@@ -382,6 +435,38 @@ class Progress:
         elapsed = time.monotonic() - self._started
         with contextlib.suppress(Exception):
             print(f"{PROG}: [{elapsed:5.1f} s] {text}", file=self.stream, flush=True)
+
+
+# -- sweep --------------------------------------------------------------------------------------
+
+
+def _sweep(parser: _Parser, argv: list[str]) -> int:
+    own, program = _split_run_args(argv)
+    args = parser.parse_args(own)
+    if not program:
+        raise UsageError("sweep needs a script or -m module")
+    try:
+        workers = sweep.parse_workers(args.workers)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.repeat < 1:
+        raise UsageError("--repeat must be at least 1")
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError("--timeout must be > 0 seconds")
+    resolve_program(program)  # a missing script or module is a usage error, before any run
+    out = _prepare_out(args.out.resolve())
+    result = sweep.run_sweep(
+        program,
+        workers=workers,
+        repeat=args.repeat,
+        pool=args.pool,
+        out=out,
+        timeout=args.timeout,
+        progress=sys.stderr,
+    )
+    _print_safely(sweep.render_table(result), sys.stdout)
+    _print_safely(f"\n{PROG}: wrote {out / sweep.SWEEP_FILE}", sys.stdout)
+    return 1 if any(run.failed for run in result.runs) else 0
 
 
 # -- report -------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from typing import Any, Literal, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from tpe_insight import callbacks, global_sinks, lifecycle, multiprocess, naming
+from tpe_insight import _forced, callbacks, global_sinks, lifecycle, multiprocess, naming
 from tpe_insight.lifecycle import Hooks, PoolInfo, TaskInfo, dispatch, report_failure
 from tpe_insight.logs import StructlogSink, should_log
 from tpe_insight.metrics import DEFAULT_BUCKETS, PoolSeries, collector_for
@@ -407,6 +407,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         if initializer is not None and not callable(initializer):
             StdlibThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)
         label = self._pool_label(name, thread_name_prefix)
+        max_workers = _forced.max_workers_for(label, max_workers)  # tpe-insight sweep
         options = _Options(
             metrics=metrics,
             registry=registry,

@@ -309,17 +309,22 @@ def _task_stats(pool: str, totals: TaskTotals, spans: list[Span] | None) -> Task
 
 
 def predictions(
-    record: PoolRecord, ran: list[Span], peak_queued: int, *, complete: bool
+    record: PoolRecord,
+    ran: list[Span],
+    peak_queued: int,
+    *,
+    complete: bool,
+    workers: Sequence[int] | None = None,
 ) -> list[whatif.Prediction]:
     """The what-if of one pool: the one place the outputs and ``tpe-insight sweep`` ask for a
-    prediction, so a new model replaces it here. Empty when nothing ran, or when the timeline
-    kept only a sample of the pool's spans (a replay of a sample would predict the wrong
-    work)."""
+    prediction, so a new model replaces it here. ``workers`` defaults to the candidate counts
+    around the recorded one. Empty when nothing ran, or when the timeline kept only a sample of
+    the pool's spans (a replay of a sample would predict the wrong work)."""
     if not ran or not complete:
         return []
-    return whatif.predict(
-        ran, record.max_workers, whatif.candidate_workers(record.max_workers, peak_queued)
-    )
+    if workers is None:
+        workers = whatif.candidate_workers(record.max_workers, peak_queued)
+    return whatif.predict(ran, record.max_workers, workers)
 
 
 def analyse(timeline: Timeline) -> Analysis:
