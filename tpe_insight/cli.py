@@ -40,7 +40,7 @@ from tpe_insight.profiler.summary import render_summary
 from tpe_insight.profiler.trace import TraceError, read_trace, write_trace
 from tpe_insight.timeline import DEFAULT_CAPACITY, DEFAULT_STUCK_AFTER, Profile, Timeline
 
-__all__ = ["UsageError", "main"]
+__all__ = ["Progress", "UsageError", "main", "resolve_program"]
 
 PROG = "tpe-insight"
 DEFAULT_OUT = Path("tpe-insight-out")
@@ -400,14 +400,17 @@ class Progress:
     after a big program's last line is what this exists to end.
     """
 
-    def __init__(self, tasks: int, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, tasks: int, stream: TextIO | None = None, *, after: float = PROGRESS_AFTER
+    ) -> None:
         self.tasks = tasks
         self.stream = stream if stream is not None else sys.stderr
+        self.spoke = threading.Event()  # set once the first progress line is out
         self._step = ""
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._loud = False
-        self._timer = threading.Timer(PROGRESS_AFTER, self._wake)
+        self._timer = threading.Timer(after, self._wake)
         self._timer.daemon = True
 
     def __enter__(self) -> Progress:
@@ -430,6 +433,7 @@ class Progress:
         with self._lock:
             self._loud = True
             self._say(f"post-processing {self.tasks:,} recorded task(s): {self._step}…")
+        self.spoke.set()
 
     def _say(self, text: str) -> None:
         elapsed = time.monotonic() - self._started

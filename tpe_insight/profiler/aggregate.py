@@ -117,6 +117,10 @@ class LogHistogram:
         if self.count == 0:
             return math.nan
         rank = round(q * (self.count - 1))
+        if rank <= 0:
+            return self.min  # the extremes are known exactly
+        if rank >= self.count - 1:
+            return self.max
         seen = 0
         for index in sorted(self.buckets):
             seen += self.buckets[index]
