@@ -3,12 +3,14 @@ keeps the program's exit code and writes the profile."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import tpe_insight
 from tpe_insight import cli
 from tpe_insight.profiler.trace import read_trace
 
@@ -162,12 +164,8 @@ def test_a_closed_stdout_pipe_does_not_change_the_exit_code(tmp_path: Path) -> N
 
 def test_profile_records_stdlib_pools_by_default() -> None:
     """``tpe_insight.profile()`` records a pool created through ``concurrent.futures``."""
-    import concurrent.futures  # noqa: PLC0415 - the stdlib name, looked up after profile()
-
-    import tpe_insight  # noqa: PLC0415
-
-    with tpe_insight.profile() as prof:
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            list(pool.map(abs, range(6)))
+    # The attribute is looked up after profile() started, as a program's code would.
+    with tpe_insight.profile() as prof, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(abs, range(6)))
     assert not tpe_insight.installed()
     assert prof.timeline.counts()["success"] == 6
