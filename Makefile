@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit matrix bench bench-memory soak clean
+.PHONY: demo test lint typecheck unit matrix bench bench-memory bench-profiler soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ bench-memory: $(STAMP)
 	TPE_BENCH_MEMORY_TASKS=1000000 $(PY) -m pytest benchmarks/test_memory.py --benchmark-only \
 		-q -p no:cacheprovider --benchmark-json=.benchmarks/memory.json $(ARGS)
 	$(PY) -m benchmarks.report .benchmarks/memory.json
+
+# The profiler at scale: plain vs `tpe-insight run` of 50k and 1M no-op tasks, fresh interpreters,
+# alternating rounds: wall ratio, peak RSS, post-processing time, trace/report sizes.
+# Narrow it with ARGS, e.g. `make bench-profiler ARGS="--tasks 50000 --rounds 5"`.
+bench-profiler: $(STAMP)
+	$(PY) -m benchmarks.profiler_scale $(ARGS)
 
 soak: $(STAMP)
 	$(PY) -m pytest tests -q -m soak --run-soak
