@@ -29,8 +29,11 @@ from __future__ import annotations
 import bisect
 import collections
 import heapq
+import itertools
 import math
+import operator
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +54,9 @@ GAMMA = 1.02
 #: Largest relative error of a percentile read from a :class:`LogHistogram`: (gamma-1)/(gamma+1).
 RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1)
 
-#: Durations at or below this (seconds) are counted in the zero bucket (and read back as 0):
-#: below the resolution of every clock the pools use.
+#: Durations at or below this (seconds), zero and clock steps backwards included, are counted in
+#: the bucket of this value: below the resolution of every clock the pools use. (A quantile that
+#: falls there reads about 1 ns, or the exact minimum at rank 0.)
 ZERO_BELOW = 1e-9
 
 _INV_LOG_GAMMA = 1.0 / math.log(GAMMA)
@@ -87,7 +91,8 @@ class LogHistogram:
     __slots__ = ("buckets", "count", "max", "min", "total")
 
     def __init__(self) -> None:
-        self.buckets: dict[int, int] = {}
+        # A Counter: its update() from an iterable counts in C (the batch fold's fast path).
+        self.buckets: collections.Counter[int] = collections.Counter()
         self.count = 0
         self.total = 0.0
         self.min = math.inf
@@ -99,9 +104,27 @@ class LogHistogram:
         self.total += value
         self.min = min(self.min, value)
         self.max = max(self.max, value)
-        index = math.ceil(math.log(value) * _INV_LOG_GAMMA) if value > ZERO_BELOW else _ZERO
-        buckets = self.buckets
-        buckets[index] = buckets.get(index, 0) + 1
+        self.buckets[math.ceil(math.log(max(value, ZERO_BELOW)) * _INV_LOG_GAMMA)] += 1
+
+    def add_many(self, values: Sequence[float]) -> None:
+        """Count many durations at once: the same result as :meth:`add` for each, with the
+        per-value work in C (``map`` over ``math.log``, ``Counter.update``)."""
+        if not values:
+            return
+        self.count += len(values)
+        self.total += math.fsum(values)
+        low, high = min(values), max(values)
+        self.min = min(self.min, low)
+        self.max = max(self.max, high)
+        self.buckets.update(
+            map(
+                math.ceil,
+                map(
+                    _INV_LOG_GAMMA.__mul__,
+                    map(math.log, map(max, values, itertools.repeat(ZERO_BELOW))),
+                ),
+            )
+        )
 
     def merge(self, other: LogHistogram) -> None:
         """Add ``other``'s counts to this one (exact: buckets are shared by every histogram)."""
@@ -125,7 +148,7 @@ class LogHistogram:
         for index in sorted(self.buckets):
             seen += self.buckets[index]
             if seen > rank:
-                estimate = 0.0 if index == _ZERO else 2.0 * GAMMA**index / (GAMMA + 1.0)
+                estimate = 2.0 * GAMMA**index / (GAMMA + 1.0)
                 return min(max(estimate, self.min), self.max)
         return self.max  # pragma: no cover - the counts add up to count
 
@@ -158,12 +181,9 @@ class LogHistogram:
         if histogram.count:
             histogram.min = float(data["min"])
             histogram.max = float(data["max"])
-        histogram.buckets = {int(i): int(n) for i, n in data["buckets"]}
+        histogram.buckets = collections.Counter({int(i): int(n) for i, n in data["buckets"]})
         return histogram
 
-
-# The zero bucket's index: below any real bucket (log(1e-9)/log(1.02) is about -1047).
-_ZERO = -(10**6)
 
 _OUTCOMES = ("success", "error", "cancelled", "not_run")
 
@@ -201,6 +221,45 @@ class TaskTotals:
         self.cpu_seconds += raw[_CPU]
         self.first_submit = min(self.first_submit, submitted)
         self.last_end = max(self.last_end, ended)
+
+    def add_columns(self, columns: Sequence[Sequence[Any]]) -> None:
+        """Fold many raw spans at once, given as columns (``list(zip(*raws))``): what the
+        recorder's batch fold calls. Same result as :meth:`add` on each span."""
+        outcomes, submitted, started, ended = (
+            columns[_OUTCOME],
+            columns[_SUBMITTED],
+            columns[_STARTED],
+            columns[_ENDED],
+        )
+        counts = self.counts
+        for outcome, n in collections.Counter(outcomes).items():
+            counts[outcome] = counts.get(outcome, 0) + n
+        exceptions = columns[_EXCEPTION]
+        if exceptions.count(None) != len(exceptions):
+            for name, n in collections.Counter(e for e in exceptions if e is not None).items():
+                self.exceptions[name] = self.exceptions.get(name, 0) + n
+        cpu = columns[_CPU]
+        if None in started:  # tasks that never ran: the rare path
+            ran = [i for i, value in enumerate(started) if value is not None]
+            submitted = [submitted[i] for i in ran]
+            started = [started[i] for i in ran]
+            ended = [ended[i] for i in ran]
+            cpu = [cpu[i] for i in ran]
+            if not ran:
+                return
+        self.run.add_many(list(map(operator.sub, ended, started)))
+        if None in submitted:
+            self.wait.add_many(
+                [b - a for a, b in zip(submitted, started, strict=True) if a is not None]
+            )
+            first = min(a if a is not None else b for a, b in zip(submitted, started, strict=True))
+        else:
+            self.wait.add_many(list(map(operator.sub, started, submitted)))
+            first = min(submitted)
+        self.cpu_seconds += math.fsum(cpu)
+        self.first_submit = min(self.first_submit, first)
+        last = max(ended)
+        self.last_end = max(self.last_end, last)
 
     def merge(self, other: TaskTotals) -> None:
         for name, n in other.counts.items():
@@ -304,6 +363,55 @@ class PoolActivity:
                 return
         self._add_busy_interval(started, ended)
 
+    def add_columns(self, columns: Sequence[Sequence[Any]]) -> None:
+        """Fold many raw spans at once, given as columns: the recorder's batch fold."""
+        submitted, started, ended = columns[_SUBMITTED], columns[_STARTED], columns[_ENDED]
+        if None in started or None in submitted:  # the rare path: one span at a time
+            for raw in zip(*columns, strict=True):
+                self.add(raw)
+            return
+        self._add_intervals(self.queued, submitted, started)
+        self._add_intervals(self.busy, started, ended)
+        tail_add = self._add_busy_interval
+        current_start = current_end = -math.inf
+        for start, end in sorted(zip(started, ended, strict=True)):
+            if start > current_end:
+                if current_end > current_start:
+                    tail_add(current_start, current_end)
+                current_start, current_end = start, end
+            elif end > current_end:
+                current_end = end
+        if current_end > current_start:
+            tail_add(current_start, current_end)
+
+    def _add_intervals(
+        self, bins: list[float], starts: Sequence[float], ends: Sequence[float]
+    ) -> None:
+        """Add many intervals: widen and grow once, then one bin update per interval that
+        fits in one bin (nearly all of them for short tasks)."""
+        if not ends:
+            return
+        origin = self.origin
+        while max(ends) >= origin + ACTIVITY_BINS * self.width:
+            self._widen()
+        width = self.width
+        inverse = 1.0 / width
+        needed = min(int((max(ends) - origin) * inverse) + 2, ACTIVITY_BINS)
+        if len(self.busy) < needed:
+            grow = [0.0] * (needed - len(self.busy))
+            self.busy.extend(grow)
+            self.queued.extend(grow)
+        last_bin = len(bins) - 1
+        for start, end in zip(starts, ends, strict=True):
+            start = max(start, origin)  # noqa: PLW2901 - clamp in place, as _add does
+            if end <= start:
+                continue
+            first = int((start - origin) * inverse)
+            if first == min(int((end - origin) * inverse), last_bin):
+                bins[first] += end - start
+            else:
+                self._add(bins, start, end)
+
     @property
     def busy_seconds(self) -> float:
         """Time at least one task was running (see :data:`BUSY_TAIL` for the one inexact case)."""
@@ -348,6 +456,21 @@ class PoolActivity:
 
     def _add_busy_interval(self, start: float, end: float) -> None:
         tail, ends = self._tail, self._tail_ends
+        if tail:  # the fast path, as in add(): at or after the newest interval
+            newest = tail[-1]
+            if newest[0] <= start:
+                if start <= newest[1]:
+                    if end > newest[1]:
+                        newest[1] = end
+                        ends[-1] = end
+                    return
+                tail.append([start, end])
+                ends.append(end)
+                if len(tail) > BUSY_TAIL:
+                    old_start, old_end = tail.pop(0)
+                    ends.pop(0)
+                    self.busy_closed += old_end - old_start
+                return
         # Intervals that end before `start` stay; every later one overlaps or follows it.
         index = bisect.bisect_left(ends, start)
         while index < len(tail) and tail[index][0] <= end:
@@ -533,6 +656,67 @@ class SpanSampler:
         elif seq == self._next_pick:
             self._uniform[self._random.randrange(rule.uniform)] = item
             self._skip()
+
+    def add_batch(self, batch: Sequence[tuple[Any, ...]], columns: Sequence[Sequence[Any]]) -> None:
+        """Offer many raw spans (in recorded order) with their columns; the same sample as
+        :meth:`add` on each, except the per-pool part, which the caller offers per pool with
+        :meth:`add_pool_first` (it groups by pool anyway)."""
+        rule = self.rule
+        first_seq = self.seen
+        count = len(batch)
+        self.seen = first_seq + count
+        items = list(zip(range(first_seq, first_seq + count), batch, strict=True))
+        if first_seq < rule.first:
+            self._first.extend(items[: rule.first - first_seq])
+        self._last.extend(items)
+        exceptions = columns[_EXCEPTION]
+        if len(self._failures) < rule.failures and exceptions.count(None) != count:
+            room = rule.failures - len(self._failures)
+            self._failures.extend(
+                itertools.islice((item for item in items if item[1][_EXCEPTION] is not None), room)
+            )
+        started, ended = columns[_STARTED], columns[_ENDED]
+        if None in started:
+            runs = [
+                e - s if s is not None else -math.inf for s, e in zip(started, ended, strict=True)
+            ]
+        else:
+            runs = list(map(operator.sub, ended, started))
+        slowest = self._slowest
+        threshold = slowest[0][0] if len(slowest) >= rule.slowest else -math.inf
+        for run, (seq, raw) in zip(runs, items, strict=True):
+            if run > threshold and run != -math.inf:
+                if len(slowest) < rule.slowest:
+                    heapq.heappush(slowest, (run, seq, raw))
+                else:
+                    heapq.heapreplace(slowest, (run, seq, raw))
+                if len(slowest) >= rule.slowest:
+                    threshold = slowest[0][0]
+        end_seq = first_seq + count
+        if first_seq < rule.uniform:
+            self._uniform.extend(items[: rule.uniform - first_seq])
+        while self._next_pick < end_seq:
+            if self._next_pick >= rule.uniform:
+                slot = self._random.randrange(rule.uniform)
+                self._uniform[slot] = items[self._next_pick - first_seq]
+            self._skip()
+
+    def wants_pool(self, pool_id: int) -> bool:
+        """Whether :meth:`add_pool_first` would keep anything of this pool."""
+        mine = self._per_pool.get(pool_id)
+        if mine is None:
+            return len(self._per_pool) < self.rule.pools
+        return len(mine) < self.rule.per_pool
+
+    def add_pool_first(self, pool_id: int, items: Sequence[tuple[int, tuple[Any, ...]]]) -> None:
+        """The per-pool part of the rule for a batch: ``items`` are ``(seq, raw)`` of one pool,
+        in order."""
+        mine = self._per_pool.get(pool_id)
+        if mine is None:
+            if len(self._per_pool) >= self.rule.pools:
+                return
+            mine = self._per_pool[pool_id] = []
+        mine.extend(items[: self.rule.per_pool - len(mine)])
 
     def kept(self) -> list[tuple[int, tuple[Any, ...]]]:
         """The sample, each span once, in recorded order."""
