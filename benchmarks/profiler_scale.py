@@ -1,4 +1,4 @@
-"""``make bench-profiler``: the profiler's price at scale, against the plain run in the same session.
+"""``make bench-profiler``: the profiler's price at scale, against the plain run, same session.
 
 For each task count, rounds alternate ``python noop_tasks.py N`` (plain) and
 ``tpe-insight run --out DIR noop_tasks.py N`` (profiled), each a fresh interpreter; per run it

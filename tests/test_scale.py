@@ -206,9 +206,10 @@ def test_activity_bins_integrate_exactly_whatever_the_duration() -> None:
         activity.add((None, SUCCESS, submitted, started, ended, 0.0, 1, 1, None, None))
         total_run += ended - started
         total_wait += started - submitted
-    assert math.isclose(sum(activity.busy), total_run, rel_tol=1e-9)
-    assert math.isclose(sum(activity.queued), total_wait, rel_tol=1e-9)
-    assert len(activity.busy) <= 400
+    bins = activity.to_dict()
+    assert math.isclose(sum(bins["busy"]), total_run, rel_tol=1e-9)
+    assert math.isclose(sum(bins["queued"]), total_wait, rel_tol=1e-9)
+    assert len(bins["busy"]) <= 400
     assert math.isclose(activity.busy_seconds, total_run, rel_tol=1e-9)  # no overlap here
     # Overlapping runs: the union counts once.
     overlap = PoolActivity(origin=0.0)

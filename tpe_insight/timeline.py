@@ -87,6 +87,9 @@ MAX_MESSAGE_LENGTH = 300
 #: Bound on (pool, task label) pairs with their own totals (see Recorder._new_totals).
 MAX_TASK_TOTALS = 20_000
 
+#: Pools with activity bins (6.4 KB each): past it, a pool's chart is drawn from its sample.
+MAX_ACTIVITY_POOLS = 1_000
+
 #: The task label of the totals that collect the pairs past MAX_TASK_TOTALS.
 OTHER_TASKS = "(other tasks)"
 
@@ -559,7 +562,7 @@ class Recorder(Sink):
         pools) cannot grow the recorder without limit."""
         pool = task.pool
         pool_id = pool.pool_id
-        if pool_id not in self._activity and len(self._activity) < MAX_POOL_RECORDS:
+        if pool_id not in self._activity and len(self._activity) < MAX_ACTIVITY_POOLS:
             self._activity[pool_id] = PoolActivity(pool.created_at)
             self._pool_of_totals[pool_id] = pool
         key: object = task

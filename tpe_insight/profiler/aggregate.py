@@ -7,9 +7,9 @@ run of ten thousand, and the totals stay exact:
 * :class:`TaskTotals`, per pool instance and task label: counts by outcome, exception classes
   with counts, sums of run, queue-wait and CPU time, first submit and last end, and a
   :class:`LogHistogram` of run and of queue-wait times for percentiles;
-* :class:`PoolActivity`, per pool instance: the time at least one task was running (union of
-  the run intervals) and a fixed number of time bins holding the *time-weighted average* queue
-  depth and busy-worker count (exact integrals, whatever the task count);
+* :class:`PoolActivity`, per pool instance: a fixed number of time bins holding the
+  *time-weighted average* queue depth and busy-worker count (exact integrals, whatever the task
+  count), and from them a bound on the time at least one task was running;
 * :class:`SpanSampler`: which spans keep their per-span detail (lanes, trace slices, lifecycle
   rows). The rule is :class:`SampleRule`, and its text is written into every trace and report.
 
@@ -26,7 +26,6 @@ is fixed (about 1,600 buckets at most, usually a few dozen per task label).
 
 from __future__ import annotations
 
-import bisect
 import collections
 import heapq
 import itertools
@@ -66,14 +65,10 @@ _INV_LOG_GAMMA = 1.0 / math.log(GAMMA)
 ACTIVITY_BINS = 400
 
 #: First bin width (seconds); doubles as needed, so a pool of any duration ends with 200-400
-#: bins in use.
+#: bins in use. (The bins are allocated in full per pool: 6.4 KB; see MAX_ACTIVITY_POOLS in the
+#: recorder.)
 FIRST_BIN_WIDTH = 1e-3
 
-#: Disjoint run intervals kept per pool to merge late-arriving spans into the busy time. Spans
-#: arrive in end order (each worker reports at the end of its task), so only a task that
-#: overlaps more than this many idle gaps of the pool is merged inexactly (its overlap with the
-#: older gaps is then not counted as busy time).
-BUSY_TAIL = 256
 
 # Raw span tuples, as the recorder stores them (see Recorder.task_finished):
 # (task, outcome, submitted_at, started_at, ended_at, cpu, worker_id, submitter, exception,
@@ -313,177 +308,138 @@ class TaskTotals:
 class PoolActivity:
     """Busy time and binned queue depth / busy workers of one pool instance, over every span.
 
-    ``queued[i]`` and ``busy[i]`` are integrals (task-seconds) over bin ``i`` of width
-    ``width`` starting at ``origin + i * width``; divided by the width they are the exact
-    time-weighted average queue depth and number of running tasks in that bin.
+    ``queued[i]`` and ``busy[i]`` (after :meth:`series` or :meth:`to_dict`) are integrals
+    (task-seconds) over bin ``i`` of width ``width`` starting at ``origin + i * width``; divided
+    by the width they are the exact time-weighted average queue depth and number of running
+    tasks in that bin.
+
+    How, in O(1) per span whatever its length: the queue depth is (submits so far) - (starts so
+    far). An event at time ``x`` of sign ``s`` (+1 submit / start of run, -1 start / end of run)
+    adds ``s * (end of its bin - x)`` to its own bin and a step ``s`` from the next bin on; the
+    steps are a difference array (``{bin: sum of signs}``) that :meth:`_settle` turns into
+    ``running count * width`` per bin. Events commute, so spans may arrive in any order.
     """
 
-    __slots__ = ("_tail", "_tail_ends", "busy", "busy_closed", "origin", "queued", "width")
+    __slots__ = (
+        "_busy_steps",
+        "_queued_steps",
+        "busy",
+        "origin",
+        "queued",
+        "width",
+    )
 
     def __init__(self, origin: float, width: float = FIRST_BIN_WIDTH) -> None:
         self.origin = origin
         self.width = width
-        # Grown on demand (a pool created per call uses one or two bins, not ACTIVITY_BINS).
-        self.queued: list[float] = []
-        self.busy: list[float] = []
-        self.busy_closed = 0.0  # busy seconds of intervals pushed out of the tail
-        # Disjoint run intervals, sorted; _tail_ends mirrors their ends for bisect.
-        self._tail: list[list[float]] = []
-        self._tail_ends: list[float] = []
+        self.queued: list[float] = [0.0] * ACTIVITY_BINS
+        self.busy: list[float] = [0.0] * ACTIVITY_BINS
+        self._queued_steps: dict[int, float] = {}
+        self._busy_steps: dict[int, float] = {}
 
     def add(self, raw: tuple[Any, ...]) -> None:
         """Fold one raw span tuple in."""
-        started = raw[_STARTED]
-        submitted = raw[_SUBMITTED]
-        ended = raw[_ENDED]
-        if started is None:
-            if submitted is not None:
-                self._add(self.queued, submitted, ended)
-            return
-        if submitted is not None and started > submitted:
-            self._add(self.queued, submitted, started)
-        self._add(self.busy, started, ended)
-        # Fast path: spans arrive in about end order, so most start inside or after the newest
-        # interval of the tail and touch nothing older.
-        tail = self._tail
-        if tail:
-            newest = tail[-1]
-            if newest[0] <= started:
-                if started <= newest[1]:
-                    if ended > newest[1]:
-                        newest[1] = ended
-                        self._tail_ends[-1] = ended
-                    return
-                tail.append([started, ended])
-                self._tail_ends.append(ended)
-                if len(tail) > BUSY_TAIL:
-                    old_start, old_end = tail.pop(0)
-                    self._tail_ends.pop(0)
-                    self.busy_closed += old_end - old_start
-                return
-        self._add_busy_interval(started, ended)
+        self.add_columns([(value,) for value in raw])
 
     def add_columns(self, columns: Sequence[Sequence[Any]]) -> None:
-        """Fold many raw spans at once, given as columns: the recorder's batch fold."""
+        """Fold many raw spans at once, given as columns (``list(zip(*raws))``)."""
         submitted, started, ended = columns[_SUBMITTED], columns[_STARTED], columns[_ENDED]
-        if None in started or None in submitted:  # the rare path: one span at a time
-            for raw in zip(*columns, strict=True):
-                self.add(raw)
+        if not ended:
             return
-        self._add_intervals(self.queued, submitted, started)
-        self._add_intervals(self.busy, started, ended)
-        tail_add = self._add_busy_interval
-        current_start = current_end = -math.inf
-        for start, end in sorted(zip(started, ended, strict=True)):
-            if start > current_end:
-                if current_end > current_start:
-                    tail_add(current_start, current_end)
-                current_start, current_end = start, end
-            elif end > current_end:
-                current_end = end
-        if current_end > current_start:
-            tail_add(current_start, current_end)
-
-    def _add_intervals(
-        self, bins: list[float], starts: Sequence[float], ends: Sequence[float]
-    ) -> None:
-        """Add many intervals: widen and grow once, then one bin update per interval that
-        fits in one bin (nearly all of them for short tasks)."""
-        if not ends:
-            return
-        origin = self.origin
-        while max(ends) >= origin + ACTIVITY_BINS * self.width:
+        latest = max(ended)
+        while latest >= self.origin + ACTIVITY_BINS * self.width:
             self._widen()
-        width = self.width
+        if None in started or None in submitted:  # cancelled or submit-less: the rare path
+            queue_in = [q for q in submitted if q is not None]
+            queue_out = [
+                b if b is not None else e
+                for q, b, e in zip(submitted, started, ended, strict=True)
+                if q is not None
+            ]
+            run_in = [b for b in started if b is not None]
+            run_out = [e for b, e in zip(started, ended, strict=True) if b is not None]
+        else:
+            queue_in, queue_out, run_in, run_out = (
+                list(submitted),
+                list(started),
+                list(started),
+                list(ended),
+            )
+        self._events(self.queued, self._queued_steps, queue_in, 1.0)
+        self._events(self.queued, self._queued_steps, queue_out, -1.0)
+        self._events(self.busy, self._busy_steps, run_in, 1.0)
+        self._events(self.busy, self._busy_steps, run_out, -1.0)
+
+    def _events(
+        self, bins: list[float], steps: dict[int, float], times: Sequence[float], sign: float
+    ) -> None:
+        origin, width = self.origin, self.width
         inverse = 1.0 / width
-        needed = min(int((max(ends) - origin) * inverse) + 2, ACTIVITY_BINS)
-        if len(self.busy) < needed:
-            grow = [0.0] * (needed - len(self.busy))
-            self.busy.extend(grow)
-            self.queued.extend(grow)
-        last_bin = len(bins) - 1
-        for start, end in zip(starts, ends, strict=True):
-            start = max(start, origin)  # noqa: PLW2901 - clamp in place, as _add does
-            if end <= start:
+        last = ACTIVITY_BINS - 1
+        for time in times:
+            # Time before the pool's creation (a clock that is not the pool's) is not charted.
+            offset = time - origin if time > origin else 0.0
+            index = int(offset * inverse)
+            index = min(index, last)
+            bins[index] += sign * ((index + 1) * width - offset)
+            steps[index + 1] = steps.get(index + 1, 0.0) + sign
+
+    def _settle(self) -> None:
+        """Turn the steps into bin integrals; steps past the last bin are kept (a later
+        widening brings them into range)."""
+        width = self.width
+        for bins, steps in ((self.queued, self._queued_steps), (self.busy, self._busy_steps)):
+            if not steps:
                 continue
-            first = int((start - origin) * inverse)
-            if first == min(int((end - origin) * inverse), last_bin):
-                bins[first] += end - start
-            else:
-                self._add(bins, start, end)
+            running = 0.0
+            for index in range(ACTIVITY_BINS):
+                running += steps.pop(index, 0.0)
+                if running:
+                    bins[index] += running * width
+            if running:
+                steps[ACTIVITY_BINS] = steps.get(ACTIVITY_BINS, 0.0) + running
+
+    def _widen(self) -> None:
+        """Double the bin width: bin i becomes the sum of old bins 2i and 2i+1."""
+        self._settle()
+        old_width = self.width
+        for bins, steps in ((self.queued, self._queued_steps), (self.busy, self._busy_steps)):
+            merged = [bins[i] + bins[i + 1] for i in range(0, ACTIVITY_BINS, 2)]
+            bins[:] = merged + [0.0] * (ACTIVITY_BINS - len(merged))
+            moved: dict[int, float] = {}
+            for index, value in steps.items():  # all at or past the old last bin
+                if index % 2:  # starts mid new bin: its second half, then whole bins
+                    bins[index // 2] += value * old_width
+                moved[(index + 1) // 2] = moved.get((index + 1) // 2, 0.0) + value
+            steps.clear()
+            steps.update(moved)
+        self.width = old_width * 2
 
     @property
     def busy_seconds(self) -> float:
-        """Time at least one task was running (see :data:`BUSY_TAIL` for the one inexact case)."""
-        return self.busy_closed + sum(end - start for start, end in self._tail)
+        """Time at least one task was running, as an upper bound: per bin, the smaller of the
+        bin's width and its busy integral (exact when, within each bin, tasks do not overlap or
+        keep it fully busy; an overestimate by at most the overlap inside partly idle bins).
+        The union of the run intervals would cost a sort per batch; this costs nothing."""
+        self._settle()
+        width = self.width
+        return math.fsum(min(width, value) for value in self.busy)
+
+    def _used(self) -> int:
+        """Bins up to the last one with anything in it."""
+        self._settle()
+        for index in range(ACTIVITY_BINS - 1, -1, -1):
+            if self.busy[index] or self.queued[index]:
+                return index + 1
+        return 0
 
     def series(self) -> list[tuple[float, float, float]]:
         """``(bin start, average queued, average busy)`` per bin up to the last one used."""
         width = self.width
         return [
             (self.origin + i * width, self.queued[i] / width, self.busy[i] / width)
-            for i in range(len(self.busy))
+            for i in range(self._used())
         ]
-
-    def _add(self, bins: list[float], start: float, end: float) -> None:
-        # Time before the pool's creation (a clock that is not the pool's) is not charted.
-        start = max(start, self.origin)
-        if end <= start:
-            return
-        while end >= self.origin + ACTIVITY_BINS * self.width:
-            self._widen()
-        width = self.width
-        first = int((start - self.origin) / width)
-        last = min(int((end - self.origin) / width), ACTIVITY_BINS - 1)
-        if last >= len(self.busy):
-            grow = [0.0] * (last + 1 - len(self.busy))
-            self.busy.extend(grow)
-            self.queued.extend(grow)
-        if first == last:
-            bins[first] += end - start
-            return
-        bins[first] += self.origin + (first + 1) * width - start
-        for i in range(first + 1, last):
-            bins[i] += width
-        bins[last] += end - (self.origin + last * width)
-
-    def _widen(self) -> None:
-        """Double the bin width: bin i becomes the sum of old bins 2i and 2i+1."""
-        for bins in (self.queued, self.busy):
-            padded = [*bins, 0.0] if len(bins) % 2 else bins
-            bins[:] = [padded[i] + padded[i + 1] for i in range(0, len(padded), 2)]
-        self.width *= 2
-
-    def _add_busy_interval(self, start: float, end: float) -> None:
-        tail, ends = self._tail, self._tail_ends
-        if tail:  # the fast path, as in add(): at or after the newest interval
-            newest = tail[-1]
-            if newest[0] <= start:
-                if start <= newest[1]:
-                    if end > newest[1]:
-                        newest[1] = end
-                        ends[-1] = end
-                    return
-                tail.append([start, end])
-                ends.append(end)
-                if len(tail) > BUSY_TAIL:
-                    old_start, old_end = tail.pop(0)
-                    ends.pop(0)
-                    self.busy_closed += old_end - old_start
-                return
-        # Intervals that end before `start` stay; every later one overlaps or follows it.
-        index = bisect.bisect_left(ends, start)
-        while index < len(tail) and tail[index][0] <= end:
-            start = min(start, tail[index][0])
-            end = max(end, tail[index][1])
-            del tail[index]
-            del ends[index]
-        tail.insert(index, [start, end])
-        ends.insert(index, end)
-        if len(tail) > BUSY_TAIL:
-            old_start, old_end = tail.pop(0)
-            ends.pop(0)
-            self.busy_closed += old_end - old_start
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PoolActivity):
@@ -493,31 +449,32 @@ class PoolActivity:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def copy(self) -> PoolActivity:
+        self._settle()
         clone = PoolActivity(self.origin, self.width)
         clone.queued = list(self.queued)
         clone.busy = list(self.busy)
-        clone.busy_closed = self.busy_closed
-        clone._tail = [list(interval) for interval in self._tail]
-        clone._tail_ends = list(self._tail_ends)
+        clone._queued_steps = dict(self._queued_steps)
+        clone._busy_steps = dict(self._busy_steps)
         return clone
 
     def to_dict(self) -> dict[str, Any]:
+        used = self._used()
         return {
             "origin": self.origin,
             "width": self.width,
-            "queued": list(self.queued),
-            "busy": list(self.busy),
-            "busy_seconds": self.busy_seconds,
+            "queued": self.queued[:used],
+            "busy": self.busy[:used],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PoolActivity:
         activity = cls(float(data["origin"]), float(data["width"]))
-        activity.queued = [float(v) for v in data["queued"]][:ACTIVITY_BINS]
-        activity.busy = [float(v) for v in data["busy"]][:ACTIVITY_BINS]
-        if len(activity.queued) != len(activity.busy):
+        queued = [float(v) for v in data["queued"]][:ACTIVITY_BINS]
+        busy = [float(v) for v in data["busy"]][:ACTIVITY_BINS]
+        if len(queued) != len(busy):
             raise ValueError("activity bins: queued and busy differ in length")
-        activity.busy_closed = float(data["busy_seconds"])
+        activity.queued[: len(queued)] = queued
+        activity.busy[: len(busy)] = busy
         return activity
 
 
