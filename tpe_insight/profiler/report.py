@@ -416,9 +416,11 @@ def _lifecycle_svg(
 
 
 def _svg(height: float, body: Sequence[str]) -> str:
+    # In a scrolling box with a minimum width: on a narrow screen the chart keeps a readable
+    # scale (its text is in viewBox units) and scrolls sideways instead of shrinking to 6 px.
     return (
-        f'<svg viewBox="0 0 {WIDTH} {height:.0f}" width="100%" role="img" '
-        f'preserveAspectRatio="xMinYMin meet">{"".join(body)}</svg>'
+        f'<div class="chart"><svg viewBox="0 0 {WIDTH} {height:.0f}" width="100%" role="img" '
+        f'preserveAspectRatio="xMinYMin meet">{"".join(body)}</svg></div>'
     )
 
 
@@ -719,7 +721,8 @@ def _pools_table(analysis: Analysis) -> str:
             f"<td>{_verdict_badge(pool.cpu_share, pool.verdict, pool.core_load)}</td></tr>"
         )
     return (
-        '<div class="scroll"><table class="grid-table"><thead><tr><th>pool</th><th>id</th>'
+        '<div class="scroll"><table class="grid-table pools-table"><thead><tr><th>pool</th>'
+        "<th>id</th>"
         "<th>max_workers</th>"
         "<th>tasks</th><th>wall</th><th>speedup</th><th>utilisation</th><th>wait p95 ms</th>"
         f"<th>run p95 ms</th><th>work type</th></tr></thead><tbody>{''.join(rows)}</tbody>"
@@ -742,6 +745,9 @@ CSS = """
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,
 sans-serif;color:var(--fg);background:var(--bg)}
 main{max-width:1260px;margin:0 auto;padding:24px 28px 60px}
+@media (max-width:900px){main{padding:12px 10px 40px}section{padding:14px 12px}}
+@media (min-width:1800px){main{max-width:1760px}}
+.chart{overflow-x:auto}.chart svg{min-width:940px}
 header h1{font-size:24px;margin:0 0 2px}header p{margin:0;color:var(--dim)}
 h2{font-size:18px;margin:0 0 12px}h3{font-size:14px;margin:22px 0 4px;color:#333}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 20px;
@@ -758,10 +764,10 @@ padding:1px 5px;border-radius:4px}
 .badge.io{background:#dafbe1;color:#116329}.badge.cpu{background:#ffebe9;color:#a40e26}
 .badge.mixed{background:#fff8c5;color:#7d4e00}.badge.none{background:#eee;color:#666}
 .hint,.note{color:var(--dim);font-size:12.5px;margin:2px 0 6px}
-svg{display:block;margin:4px 0 8px;font:11px system-ui,sans-serif}
+svg{display:block;margin:4px 0 8px;font:13px system-ui,sans-serif}
 .lane{fill:#f3f4f6;stroke:#e5e7eb}.lane-label,.row-label{text-anchor:end;fill:#444}
-.row-label{font-size:10px}.grid{stroke:#e5e7eb;stroke-dasharray:2 3}
-.tick{fill:#777;text-anchor:middle;font-size:10px}.count{fill:#555;font-size:11px;font-weight:600}
+.row-label{font-size:11px}.grid{stroke:#e5e7eb;stroke-dasharray:2 3}
+.tick{fill:#777;text-anchor:middle;font-size:12px}.count{fill:#555;font-size:11px;font-weight:600}
 rect.fail{stroke:#d62728;stroke-width:2}.cross{stroke:#fff;stroke-width:2}
 .birth{fill:#2ca02c}.cancel{stroke:#7f7f7f;stroke-width:2}.notrun{stroke:#d62728;stroke-width:2}
 .queued{fill:url(#hatch);stroke:#c9ced6;stroke-width:.5}
@@ -775,7 +781,8 @@ table.grid-table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0
 padding:5px 8px;white-space:nowrap}
 .grid-table td{border-bottom:1px solid #eef0f2;padding:5px 8px;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.task{word-break:break-all}td.task i{display:inline-block;width:10px;height:10px;
+td.task{min-width:14em;overflow-wrap:anywhere}.pools-table td:last-child{white-space:nowrap}
+td.task i{display:inline-block;width:10px;height:10px;
 border-radius:2px;margin-right:6px}
 .o-error,.o-not_run{color:#a40e26}.o-cancelled{color:#666}
 .whatif{max-width:760px}.whatif tr.recorded td{font-weight:700;background:#f0f6ff}
