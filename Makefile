@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit matrix bench bench-memory bench-profiler soak clean
+.PHONY: demo test test-loaded lint typecheck unit matrix bench bench-memory bench-profiler soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ unit: $(STAMP)
 # CPython 3.10-3.13 that pyenv has (scripts/test-matrix.sh says which ran).
 test: lint typecheck
 	bash scripts/test-matrix.sh
+
+# The suite on .venv's Python while one CPU-hog process per core keeps the machine busy: no test
+# may depend on an idle machine (timed comparisons live in benchmarks/). Narrow it with ARGS.
+test-loaded: $(STAMP)
+	$(PY) scripts/with_cpu_hog.py -- $(PY) -m pytest -q -p no:cacheprovider $(ARGS)
 
 # The benchmark suite (several minutes): every workload for the stdlib and each configuration,
 # interleaved rounds, then the table (medians, spread, ratio to the stdlib in the same run).
@@ -58,4 +63,5 @@ soak: $(STAMP)
 	$(PY) -m pytest tests -q -m soak --run-soak
 
 clean:
-	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache build dist \
+		.benchmarks .hypothesis tpe-insight-out

@@ -3,8 +3,8 @@
 Why a generator: the two dashboards share their variables, selectors and panel conventions
 (datasource variable, ``$__rate_interval``, ``job``/``instance`` matchers, units); writing them
 once here keeps 30 panels consistent. The JSON files are committed so that users import them
-without running anything; ``tests/test_grafana_lint.py`` fails if they differ from this script's
-output, so edit this file and run ``python scripts/build_dashboards.py``.
+without running anything; ``tests/behaviour/test_grafana_lint.py`` fails if they differ from this
+script's output, so edit this file and run ``python scripts/build_dashboards.py``.
 
 Usage: ``python scripts/build_dashboards.py [--check]``.
 """

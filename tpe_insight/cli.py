@@ -35,10 +35,11 @@ from typing import NoReturn, TextIO
 from tpe_insight import demo
 from tpe_insight.profiler import sweep
 from tpe_insight.profiler.report import write_report
+from tpe_insight.profiler.session import Profile
 from tpe_insight.profiler.stats import analyse
-from tpe_insight.profiler.summary import render_summary
+from tpe_insight.profiler.text import render_summary
+from tpe_insight.profiler.timeline import DEFAULT_CAPACITY, DEFAULT_STUCK_AFTER, Timeline
 from tpe_insight.profiler.trace import TraceError, read_trace, write_trace
-from tpe_insight.timeline import DEFAULT_CAPACITY, DEFAULT_STUCK_AFTER, Profile, Timeline
 
 __all__ = ["Progress", "UsageError", "main", "resolve_program"]
 

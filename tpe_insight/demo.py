@@ -33,10 +33,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from tpe_insight.executor import ThreadPoolExecutor
-from tpe_insight.naming import named
-from tpe_insight.patterns import fail_fast
-from tpe_insight.server import start_metrics_server
-from tpe_insight.summary import PoolStats, TaskStats, read_metrics
+from tpe_insight.futures import fail_fast, named
+from tpe_insight.metrics.readback import PoolStats, TaskStats, read_metrics
+from tpe_insight.metrics.server import start_metrics_server
 
 SCHEMA_VERSION = 1
 DEFAULT_CUSTOMERS = 4_000

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import concurrent.futures.thread
-import os
 import threading
 from types import ModuleType
 from typing import Any
 
+from tpe_insight import _fork
 from tpe_insight.executor import StdlibThreadPoolExecutor, ThreadPoolExecutor
 
 __all__ = ["install", "installed", "uninstall"]
@@ -29,13 +29,10 @@ _saved: dict[str, Any] | None = None
 _MODULES: tuple[ModuleType, ...] = (concurrent.futures, concurrent.futures.thread)
 
 
-def _after_fork_in_child() -> None:
+@_fork.on_fork_in_child
+def _renew_lock() -> None:
     global _lock
     _lock = threading.Lock()  # another thread may have held it during the fork
-
-
-if hasattr(os, "register_at_fork"):  # POSIX only
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def install(executor_class: type[StdlibThreadPoolExecutor] = ThreadPoolExecutor) -> None:
@@ -46,6 +43,7 @@ def install(executor_class: type[StdlibThreadPoolExecutor] = ThreadPoolExecutor)
             "install() takes tpe_insight.ThreadPoolExecutor or a subclass of it, "
             f"not {executor_class!r}"
         )
+    _fork.ensure_installed()
     with _lock:
         if _saved is None:
             _saved = {m.__name__: vars(m).get("ThreadPoolExecutor", _MISSING) for m in _MODULES}

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tpe_insight.profiler.stats import CPU_BOUND_SHARE
+from tpe_insight.typing import CPU_BOUND, IO_BOUND
 
 if TYPE_CHECKING:
     from tpe_insight.profiler.stats import Analysis
@@ -108,7 +109,7 @@ def check(analysis: Analysis) -> Iterator[Lint]:
         if (
             pool.record.max_workers > 1
             and pool.run_total >= MIN_CPU_BOUND_RUN_SECONDS
-            and pool.verdict == "CPU-bound"
+            and pool.verdict == CPU_BOUND
         ):
             yield Lint(
                 "cpu-bound",
@@ -162,11 +163,11 @@ def check(analysis: Analysis) -> Iterator[Lint]:
 
 
 def _saturated_advice(verdict: str) -> str:
-    if verdict == "I/O-bound":
+    if verdict == IO_BOUND:
         return (
             "The tasks mostly wait (I/O-bound): more workers would help, if what they call "
             "can take the load."
         )
-    if verdict == "CPU-bound":
+    if verdict == CPU_BOUND:
         return "The tasks are CPU-bound: more threads will not help; use processes."
     return "See the what-if table for the effect of more workers."

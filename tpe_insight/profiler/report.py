@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tpe_insight.profiler import lints, whatif
+from tpe_insight.profiler._format import format_ms, format_seconds
 from tpe_insight.profiler.stats import (
     CPU_BOUND_SHARE,
     IO_BOUND_SHARE,
@@ -33,8 +34,8 @@ from tpe_insight.profiler.stats import (
     analyse,
     counter_series,
 )
-from tpe_insight.profiler.summary import format_ms, format_seconds
-from tpe_insight.timeline import CANCELLED, ERROR, Span, Timeline
+from tpe_insight.profiler.timeline import CANCELLED, ERROR, Span, Timeline
+from tpe_insight.typing import CPU_BOUND, IO_BOUND, MIXED
 
 __all__ = ["MAX_LIFECYCLE_ROWS", "MAX_POOLS", "MAX_SPANS_DRAWN", "render_report", "write_report"]
 
@@ -65,10 +66,6 @@ PALETTE = (
     "#ffbe7d",
     "#d4a6c8",
 )
-
-FAIL = "#d62728"
-CANCEL = "#7f7f7f"
-BIRTH = "#2ca02c"
 
 # Geometry of the SVG charts (viewBox units; the SVG scales to the page width).
 WIDTH = 1200
@@ -435,7 +432,7 @@ def _speedup(value: float) -> str:
 def _inflated(verdict: str) -> str:
     """CPU-bound run times include waiting for the GIL, so sum-of-runs overstates the serial
     time and the speedup; say so where the number is shown."""
-    if verdict != "CPU-bound":
+    if verdict != CPU_BOUND:
         return ""
     return '<br><span class="warn">overstated: run times include GIL waits</span>'
 
@@ -445,7 +442,7 @@ def _pct(value: float) -> str:
 
 
 def _verdict_badge(share: float, verdict: str, core_load: float = math.nan) -> str:
-    cls = {"I/O-bound": "io", "CPU-bound": "cpu", "mixed": "mixed"}.get(verdict, "none")
+    cls = {IO_BOUND: "io", CPU_BOUND: "cpu", MIXED: "mixed"}.get(verdict, "none")
     load = "" if math.isnan(core_load) else f" · {core_load:.2f} cores"
     return (
         f'<span class="badge {cls}">{_e(verdict)}</span> '
@@ -582,7 +579,7 @@ def _whatif_table(pool: PoolStats) -> str:
 
 
 def _work_type_card(share: float, verdict: str, core_load: float) -> str:
-    cls = {"I/O-bound": "io", "CPU-bound": "cpu", "mixed": "mixed"}.get(verdict, "none")
+    cls = {IO_BOUND: "io", CPU_BOUND: "cpu", MIXED: "mixed"}.get(verdict, "none")
     load = "&#8211;" if math.isnan(core_load) else f"{core_load:.2f}"
     return _card(
         "work type",

@@ -1,4 +1,5 @@
-"""The numbers every output shows, computed once from a :class:`~tpe_insight.timeline.Timeline`.
+"""The numbers every output shows, computed once from a recorded
+:class:`~tpe_insight.profiler.timeline.Timeline`.
 
 Summary, HTML report and lints all read an :class:`Analysis`, so the terminal and the report can
 never disagree. Everything here is exact (computed from the spans, not from histogram buckets).
@@ -28,7 +29,8 @@ from dataclasses import dataclass, field
 
 from tpe_insight.profiler import whatif
 from tpe_insight.profiler.aggregate import LogHistogram, TaskTotals
-from tpe_insight.timeline import OUTCOMES, PoolRecord, Span, Timeline
+from tpe_insight.profiler.timeline import ALL_OUTCOMES, PoolRecord, Span, Timeline
+from tpe_insight.typing import CPU_BOUND, IO_BOUND, MIXED, NO_VERDICT
 
 __all__ = [
     "CPU_BOUND_SHARE",
@@ -113,13 +115,13 @@ def verdict(cpu_share: float, core_load: float = math.nan) -> str:
     at least :data:`CPU_BOUND_SHARE`; I/O-bound when both are at most :data:`IO_BOUND_SHARE`.
     """
     if math.isnan(cpu_share):
-        return "-"
+        return NO_VERDICT
     load = 0.0 if math.isnan(core_load) else core_load
     if cpu_share >= CPU_BOUND_SHARE or load >= CPU_BOUND_SHARE:
-        return "CPU-bound"
+        return CPU_BOUND
     if cpu_share <= IO_BOUND_SHARE and load <= IO_BOUND_SHARE:
-        return "I/O-bound"
-    return "mixed"
+        return IO_BOUND
+    return MIXED
 
 
 def busy_seconds(spans: Iterable[Span]) -> float:
@@ -295,7 +297,7 @@ def _task_stats(pool: str, totals: TaskTotals, spans: list[Span] | None) -> Task
         wait = Distribution.of_histogram(totals.wait)
         run = Distribution.of_histogram(totals.run)
         cpu = totals.cpu_seconds
-    counts = dict.fromkeys(OUTCOMES, 0)
+    counts = dict.fromkeys(ALL_OUTCOMES, 0)
     counts.update(totals.counts)
     return TaskStats(
         pool=pool,
@@ -364,7 +366,7 @@ def analyse(timeline: Timeline) -> Analysis:
             task_stats.append(
                 _task_stats(record.label, totals, group if totals.total == len(group) else None)
             )
-        counts = dict.fromkeys(OUTCOMES, 0)
+        counts = dict.fromkeys(ALL_OUTCOMES, 0)
         counts.update(pool_totals.counts)
         ran = [s for s in spans if s.started_at is not None]
         activity = timeline.pool_activity(record.pool_id)

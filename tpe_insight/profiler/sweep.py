@@ -37,7 +37,7 @@ from typing import Any, TextIO
 from tpe_insight._forced import ENV_MAX_WORKERS, ENV_POOL
 from tpe_insight.profiler.stats import PoolStats, analyse, predictions
 from tpe_insight.profiler.trace import TraceError, read_trace
-from tpe_insight.timeline import Timeline
+from tpe_insight.profiler.timeline import Timeline
 
 __all__ = [
     "DEFAULT_WORKERS",
