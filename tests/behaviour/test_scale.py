@@ -20,9 +20,9 @@ from tpe_insight.profiler.aggregate import (
     SampleRule,
     SpanSampler,
 )
+from tpe_insight.profiler.recorder import Recorder
 from tpe_insight.profiler.report import render_report
 from tpe_insight.profiler.stats import analyse
-from tpe_insight.profiler.recorder import Recorder
 from tpe_insight.profiler.timeline import ERROR, SUCCESS
 from tpe_insight.profiler.trace import read_trace, write_trace
 from tpe_insight.testing import validate_trace

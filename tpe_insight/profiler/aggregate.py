@@ -1,8 +1,8 @@
 """Streaming aggregates and the span sample: what keeps the profiler bounded at any task count.
 
 The recorder folds every finished span into these structures (in batches, see
-:class:`~tpe_insight.profiler.recorder.Recorder`), so a run of a million tasks costs the same memory as a
-run of ten thousand, and the totals stay exact:
+:class:`~tpe_insight.profiler.recorder.Recorder`), so a run of a million tasks costs the same
+memory as a run of ten thousand, and the totals stay exact:
 
 * :class:`TaskTotals`, per pool instance and task label: counts by outcome, exception classes
   with counts, sums of run, queue-wait and CPU time, first submit and last end, and a

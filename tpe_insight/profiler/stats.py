@@ -297,7 +297,7 @@ def _task_stats(pool: str, totals: TaskTotals, spans: list[Span] | None) -> Task
         wait = Distribution.of_histogram(totals.wait)
         run = Distribution.of_histogram(totals.run)
         cpu = totals.cpu_seconds
-    counts = dict.fromkeys(ALL_OUTCOMES, 0)
+    counts: dict[str, int] = dict.fromkeys(ALL_OUTCOMES, 0)
     counts.update(totals.counts)
     return TaskStats(
         pool=pool,
@@ -366,7 +366,7 @@ def analyse(timeline: Timeline) -> Analysis:
             task_stats.append(
                 _task_stats(record.label, totals, group if totals.total == len(group) else None)
             )
-        counts = dict.fromkeys(ALL_OUTCOMES, 0)
+        counts: dict[str, int] = dict.fromkeys(ALL_OUTCOMES, 0)
         counts.update(pool_totals.counts)
         ran = [s for s in spans if s.started_at is not None]
         activity = timeline.pool_activity(record.pool_id)

@@ -36,8 +36,8 @@ from typing import Any, TextIO
 
 from tpe_insight._forced import ENV_MAX_WORKERS, ENV_POOL
 from tpe_insight.profiler.stats import PoolStats, analyse, predictions
-from tpe_insight.profiler.trace import TraceError, read_trace
 from tpe_insight.profiler.timeline import Timeline
+from tpe_insight.profiler.trace import TraceError, read_trace
 
 __all__ = [
     "DEFAULT_WORKERS",
