@@ -254,10 +254,16 @@ def _lanes_svg(
                 f"<title>{_span_title(span, record.label, include_messages)}</title></path>"
             )
     note = ""
-    if len(spans) > len(drawn):
+    if pool.tasks_total > len(drawn):
         note = (
-            f'<p class="note">Drawing the newest {len(drawn)} of {len(spans)} tasks of this '
-            "pool.</p>"
+            f'<p class="note">Drawing {len(drawn)} of the pool\'s {pool.tasks_total} tasks: the '
+            + (
+                f"newest {len(drawn)} of the {len(spans)} that kept per-span detail (see the "
+                "sampling rule at the top)."
+                if pool.tasks_total > len(spans)
+                else "newest ones."
+            )
+            + "</p>"
         )
     return _svg(height, body) + note
 
