@@ -25,7 +25,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
-import operator
 import sys
 import threading
 import time
@@ -84,7 +83,6 @@ MAX_MESSAGE_LENGTH = 300
 MAX_POOL_RECORDS = 10_000
 
 _get_ident = threading.get_ident
-_first_item = operator.itemgetter(0)
 
 
 class Recorder(Sink):
@@ -271,9 +269,11 @@ class Recorder(Sink):
             return
         batch = [pending.popleft() for _ in range(count)]
         first_seq = self._sampler.seen
-        self._sampler.add_batch(batch, list(zip(*batch, strict=True)))
+        all_columns = list(zip(*batch, strict=True))
+        self._sampler.add_batch(batch, all_columns)
         groups: dict[TaskInfo, list[tuple[Any, ...]]]
-        if len(set(map(_first_item, batch))) == 1:
+        single = len(set(all_columns[0])) == 1
+        if single:
             groups = {batch[0][0]: batch}
         else:
             groups = {}
@@ -288,7 +288,7 @@ class Recorder(Sink):
             task_totals = totals.get(task)
             if task_totals is None:
                 task_totals = self._new_totals(task)
-            columns = list(zip(*rows, strict=True))
+            columns = all_columns if single else list(zip(*rows, strict=True))
             task_totals.add_columns(columns)
             pool_id = task_totals.pool_id
             pool_activity = activity.get(pool_id)
