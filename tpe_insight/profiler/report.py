@@ -258,10 +258,14 @@ def _lanes_svg(
         note = (
             f'<p class="note">Drawing {len(drawn)} of the pool\'s {pool.tasks_total} tasks: the '
             + (
-                f"newest {len(drawn)} of the {len(spans)} that kept per-span detail (see the "
-                "sampling rule at the top)."
+                (
+                    f"the {len(drawn)} that kept per-span detail"
+                    if len(drawn) == len(spans)
+                    else f"the newest {len(drawn)} of the {len(spans)} that kept per-span detail"
+                )
+                + " (see the sampling rule at the top)."
                 if pool.tasks_total > len(spans)
-                else "newest ones."
+                else "the newest ones."
             )
             + "</p>"
         )
