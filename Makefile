@@ -5,7 +5,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test test-loaded lint typecheck unit matrix bench bench-memory bench-profiler soak clean
+# demo-postgres: on DSN=postgresql://... if given, else on a throwaway local server (initdb in a
+# temp dir, 127.0.0.1, a free port; stopped and removed at the end, on Ctrl-C and on failure too).
+.PHONY: demo demo-postgres bench-postgres test test-loaded lint typecheck unit matrix bench bench-memory bench-profiler soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,12 +18,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m tpe_insight.cli demo $(ARGS)
 
+demo-postgres: $(STAMP)
+	$(PY) -m tpe_insight.cli demo $(if $(DSN),--dsn '$(DSN)',--local-server) $(ARGS)
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check tpe_insight tests $(wildcard benchmarks)
+	$(PY) scripts/build_dashboards.py --check
+	$(PY) -m ruff format --check tpe_insight tests scripts $(wildcard benchmarks)
 
+# scripts/: the dashboard generator, on grafana-foundation-sdk (Python >= 3.11, like the SDK).
 typecheck: $(STAMP)
 	$(PY) -m mypy
+	$(PY) -m mypy --strict --python-version 3.11 scripts
 
 unit: $(STAMP)
 	$(PY) -m pytest -q
@@ -45,6 +53,15 @@ bench: $(STAMP)
 	$(PY) -m pytest benchmarks --benchmark-only -q -p no:cacheprovider \
 		--benchmark-json=$(BENCH_JSON) $(ARGS)
 	$(PY) -m benchmarks.report $(BENCH_JSON)
+
+# The demo's queries on a throwaway PostgreSQL server: serial vs 1/2/4/8 workers (stdlib and
+# tpe_insight), and the time from the failing query to an idle pool with and without the
+# server-side cancel (a few minutes).
+bench-postgres: $(STAMP)
+	@mkdir -p .benchmarks
+	$(PY) -m pytest benchmarks/test_postgres.py --benchmark-only -q -p no:cacheprovider \
+		--benchmark-json=.benchmarks/postgres.json $(ARGS)
+	$(PY) -m benchmarks.report .benchmarks/postgres.json
 
 # Memory over 1M tasks (long: tracemalloc is on): RSS and traced memory must stay flat once warm.
 bench-memory: $(STAMP)

@@ -13,7 +13,7 @@ from tpe_insight.events import PoolInfo, Sink, TaskInfo
 from tpe_insight.executor import StdlibThreadPoolExecutor, ThreadPoolExecutor
 from tpe_insight.futures import fail_fast, named
 from tpe_insight.logs import StructlogSink
-from tpe_insight.metrics.catalogue import DEFAULT_BUCKETS, METRICS
+from tpe_insight.metrics.catalogue import DEFAULT_BUCKETS, METRICS, POOL_BUCKETS
 from tpe_insight.metrics.server import start_metrics_server
 from tpe_insight.patch import install, installed, uninstall
 from tpe_insight.profiler.recorder import Recorder
@@ -23,6 +23,7 @@ from tpe_insight.profiler.timeline import Timeline
 __all__ = [
     "DEFAULT_BUCKETS",
     "METRICS",
+    "POOL_BUCKETS",
     "PoolInfo",
     "Profile",
     "Recorder",

@@ -116,7 +116,8 @@ def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
     demo_parser = commands.add_parser(
         "demo",
         add_help=False,
-        help="run the demo (SQLite model variables) and write its trace and report",
+        help="run the demo (model variables on SQLite, or PostgreSQL with --dsn/--local-server)"
+        " and write its trace and report",
         description="Run the demo, then write trace.json and report.html to --out. Other "
         "options are the demo's own (see 'tpe-insight demo --help').",
     )
@@ -510,6 +511,8 @@ def _demo(parser: _Parser, argv: list[str]) -> int:
             code = demo.main(demo_args)
         except SystemExit as exc:  # the demo's argparse: --help (0) or a bad option (2)
             return _exit_code(exc.code)
+    if code in (2, 130):  # bad input, a lost server, Ctrl-C: no report of half a run
+        return code
     _write_outputs(prof.timeline, out, summary_to=sys.stdout)
     return code
 

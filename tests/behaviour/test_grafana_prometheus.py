@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.grafana_workload import POOLS, Workload
+from tests.grafana_workload import HOSTILE_POOL, POOLS, Workload
 from tests.prom_harness import (
     LABEL_VALUES,
     RULES_FILE,
@@ -26,6 +26,7 @@ from tests.prom_harness import (
     dashboards,
     grafana_builtins,
     grafana_regex_escape,
+    grafana_regex_values,
     panel_queries,
     substitute,
     variable_queries,
@@ -141,7 +142,7 @@ def contexts(live: Live, query: PanelQuery, rate_interval: str) -> list[dict[str
     one_task = grafana_regex_escape("tests.grafana_workload.parse_record")
     return [
         {**base, "pool": "mixed"},
-        {**base, "pool": "(errors|mixed)", "task": one_task},
+        {**base, "pool": grafana_regex_values("errors", "mixed"), "task": one_task},
     ]
 
 
@@ -257,3 +258,35 @@ def test_prometheus_raises_every_alert(live: Live) -> None:
         ]
 
     eventually(live, problems, "alerts not raised")
+
+
+def test_a_pool_named_with_quotes_backslashes_and_regex_is_selected_exactly(live: Live) -> None:
+    """Every overview query, with only the hostile pool selected (as Grafana's ${pool:regex}
+    writes it), parses and returns that pool and no other: quotes, a backslash and regex
+    metacharacters in a name are safe."""
+    values = {
+        **grafana_builtins("1m"),
+        **variable_values(live),
+        "pool": grafana_regex_values(HOSTILE_POOL),
+    }
+    queries = [q for q in panel_queries() if "overview" in q.dashboard and "by pool" in q.panel]
+    assert queries
+
+    def problems() -> list[str]:
+        found = []
+        hits = 0
+        for query in queries:
+            expr = substitute(query.expr, values)
+            try:
+                pools = {s["metric"].get("pool") for s in live.prometheus.query(expr)}
+            except PrometheusError as exc:
+                found.append(f"{query.key}: {exc}\n    {expr}")
+                continue
+            if pools - {HOSTILE_POOL}:
+                found.append(f"{query.key}: selected {sorted(str(p) for p in pools)}")
+            hits += HOSTILE_POOL in pools
+        if hits < 8:  # its gauges, counters and means (its rates are 0: ratios are empty)
+            found.append(f"only {hits} queries found the pool")
+        return found
+
+    eventually(live, problems, "the hostile pool name breaks selection")

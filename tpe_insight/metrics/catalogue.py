@@ -10,33 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Literal, TypeVar
 
-__all__ = ["DEFAULT_BUCKETS", "METRICS", "MetricKind", "build"]
+from tpe_insight.metrics.buckets import DEFAULT_BUCKETS, POOL_BUCKETS
+
+__all__ = ["DEFAULT_BUCKETS", "METRICS", "POOL_BUCKETS", "MetricKind", "build"]
 
 MetricKind = Literal["counter", "gauge", "histogram"]
 T = TypeVar("T")
-
-#: Histogram bounds in seconds: 100 µs to 60 s, roughly x2.5 per step, so both a 200 µs cache
-#: hit and a 20 s report query land in a bucket that distinguishes them.
-DEFAULT_BUCKETS: tuple[float, ...] = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
 
 #: The metric contract: exported name -> (type, labels, help). ``docs/metrics.md`` and the tests
 #: are checked against this table.
@@ -69,6 +48,18 @@ METRICS: dict[str, tuple[MetricKind, tuple[str, ...], str]] = {
         "histogram",
         ("pool", "task"),
         "Time from the task starting on a worker to it returning or raising.",
+    ),
+    "tpe_pool_queue_wait_seconds": (
+        "histogram",
+        ("pool",),
+        "Time from submit() to the task starting on a worker, for tasks that started; per pool,"
+        " with fine buckets (100 us to 1 h) for accurate quantiles.",
+    ),
+    "tpe_pool_run_seconds": (
+        "histogram",
+        ("pool",),
+        "Time from the task starting on a worker to it returning or raising; per pool, with fine"
+        " buckets (100 us to 1 h) for accurate quantiles.",
     ),
     "tpe_task_cpu_seconds_total": (
         "counter",

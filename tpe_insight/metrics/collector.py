@@ -36,9 +36,11 @@ from tpe_insight.labels import (
     MAX_TASK_LABELS,
     CappedLabels,
 )
+from tpe_insight.metrics import _scrape
+from tpe_insight.metrics._scrape import SeriesLabels
 from tpe_insight.metrics.catalogue import DEFAULT_BUCKETS, MetricKind, build
 from tpe_insight.metrics.shards import PoolSeries
-from tpe_insight.typing import REJECT_REASONS
+from tpe_insight.typing import OUTCOMES, REJECT_REASONS
 
 __all__ = ["MetricsCollector", "collector_for"]
 
@@ -113,11 +115,9 @@ def _families() -> dict[str, Any]:
     return build(_FAMILY_OF)
 
 
-def _cumulative(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
-    return [
-        (le, float(total))
-        for le, total in zip(_le_labels(bounds), itertools.accumulate(counts), strict=False)
-    ]
+def _folded(fold: tuple[int, ...], cumulative: list[int]) -> list[int]:
+    """The coarse cumulative counts: the fine cumulative counts at the coarse bounds."""
+    return [cumulative[i] for i in fold]
 
 
 @functools.lru_cache(maxsize=64)
@@ -133,6 +133,42 @@ def _le(bound: float) -> str:
     return repr(float(bound))
 
 
+class _TaskLabels:
+    """The label dicts of one (pool, task) series' samples (see :mod:`tpe_insight._scrape`)."""
+
+    __slots__ = ("base", "exceptions", "outcomes", "run", "wait")
+
+    def __init__(self, pool: str, task: str, les: tuple[str, ...]) -> None:
+        self.base = {"pool": pool, "task": task}
+        self.outcomes = tuple({**self.base, "outcome": o} for o in OUTCOMES)
+        self.wait = SeriesLabels(("pool", "task"), (pool, task), les)
+        self.run = SeriesLabels(("pool", "task"), (pool, task), les)
+        self.exceptions: dict[str, dict[str, str]] = {}
+
+    def exception(self, name: str) -> dict[str, str]:
+        labels = self.exceptions.get(name)
+        if labels is None:
+            labels = self.exceptions[name] = {**self.base, "exception": name}
+        return labels
+
+
+class _PoolLabels:
+    __slots__ = ("base", "components", "rejected", "run", "wait")
+
+    def __init__(self, pool: str, les: tuple[str, ...]) -> None:
+        self.base = {"pool": pool}
+        self.rejected = {r: {"pool": pool, "reason": r} for r in REJECT_REASONS}
+        self.wait = SeriesLabels(("pool",), (pool,), les)
+        self.run = SeriesLabels(("pool",), (pool,), les)
+        self.components: dict[str, dict[str, str]] = {}
+
+    def component(self, name: str) -> dict[str, str]:
+        labels = self.components.get(name)
+        if labels is None:
+            labels = self.components[name] = {"pool": self.base["pool"], "component": name}
+        return labels
+
+
 def _collect_pool(pool: PoolSeries, fam: dict[str, Any]) -> None:
     p = pool.label
     with pool.lock:
@@ -144,37 +180,67 @@ def _collect_pool(pool: PoolSeries, fam: dict[str, Any]) -> None:
         init_failures = pool.initializer_failures
         cb_failures = pool.callback_failures
         instr = dict(pool.instrumentation_errors)
+    labels = pool.export
+    if not isinstance(labels, _PoolLabels):
+        labels = pool.export = _PoolLabels(p, _le_labels(pool.fine))
+    task_les = _le_labels(pool.bounds)
     submitted = queued = running = 0
+    fold = pool.fold
+    pool_wait = [0] * (len(pool.fine) + 1)
+    pool_run = [0] * (len(pool.fine) + 1)
+    pool_wait_sum = pool_run_sum = 0.0
+    finished = fam["tpe_tasks_finished_total"]
+    exceptions = fam["tpe_task_exceptions_total"]
+    wait_family = fam["tpe_task_queue_wait_seconds"]
+    run_family = fam["tpe_task_run_seconds"]
+    cpu_family = fam["tpe_task_cpu_seconds_total"]
     for series in tasks:
         snap = series.snapshot()
-        t = series.task
         queued += snap.queued
         running += snap.running
         submitted += snap.submitted
-        fam["tpe_tasks_finished_total"].add_metric([p, t, "success"], snap.succeeded)
-        fam["tpe_tasks_finished_total"].add_metric([p, t, "error"], snap.errors)
-        fam["tpe_tasks_finished_total"].add_metric([p, t, "cancelled"], snap.cancelled)
+        task_labels = series.export
+        if not isinstance(task_labels, _TaskLabels):
+            task_labels = series.export = _TaskLabels(p, series.task, task_les)
+        success, error, cancelled = task_labels.outcomes
+        _scrape.counter(finished, success, snap.succeeded)
+        _scrape.counter(finished, error, snap.errors)
+        _scrape.counter(finished, cancelled, snap.cancelled)
         for exc_name, n in sorted(snap.exceptions.items()):
-            fam["tpe_task_exceptions_total"].add_metric([p, t, exc_name], n)
-        fam["tpe_task_queue_wait_seconds"].add_metric(
-            [p, t], _cumulative(series.bounds, snap.wait_counts), snap.wait_sum
+            _scrape.counter(exceptions, task_labels.exception(exc_name), n)
+        wait_cumulative = list(itertools.accumulate(snap.wait_counts))
+        run_cumulative = list(itertools.accumulate(snap.run_counts))
+        _scrape.histogram(
+            wait_family, task_labels.wait, _folded(fold, wait_cumulative), snap.wait_sum
         )
-        fam["tpe_task_run_seconds"].add_metric(
-            [p, t], _cumulative(series.bounds, snap.run_counts), snap.run_sum
-        )
-        fam["tpe_task_cpu_seconds_total"].add_metric([p, t], snap.cpu_sum)
-    fam["tpe_tasks_submitted_total"].add_metric([p], submitted)
+        _scrape.histogram(run_family, task_labels.run, _folded(fold, run_cumulative), snap.run_sum)
+        _scrape.counter(cpu_family, task_labels.base, snap.cpu_sum)
+        pool_wait = _scrape.add_columns(pool_wait, snap.wait_counts)
+        pool_run = _scrape.add_columns(pool_run, snap.run_counts)
+        pool_wait_sum += snap.wait_sum
+        pool_run_sum += snap.run_sum
+    _scrape.histogram(
+        fam["tpe_pool_queue_wait_seconds"],
+        labels.wait,
+        list(itertools.accumulate(pool_wait)),
+        pool_wait_sum,
+    )
+    _scrape.histogram(
+        fam["tpe_pool_run_seconds"], labels.run, list(itertools.accumulate(pool_run)), pool_run_sum
+    )
+    base = labels.base
+    _scrape.counter(fam["tpe_tasks_submitted_total"], base, submitted)
     for reason in REJECT_REASONS:
-        fam["tpe_tasks_rejected_total"].add_metric([p, reason], rejected[reason])
-    fam["tpe_tasks_queued"].add_metric([p], queued)
-    fam["tpe_tasks_running"].add_metric([p], running)
-    fam["tpe_workers"].add_metric([p], max(0, started_workers - stopped_workers))
-    fam["tpe_workers_max"].add_metric([p], max(0, workers_max))
-    fam["tpe_workers_started_total"].add_metric([p], started_workers)
-    fam["tpe_initializer_failures_total"].add_metric([p], init_failures)
-    fam["tpe_callback_failures_total"].add_metric([p], cb_failures)
+        _scrape.counter(fam["tpe_tasks_rejected_total"], labels.rejected[reason], rejected[reason])
+    _scrape.gauge(fam["tpe_tasks_queued"], base, queued)
+    _scrape.gauge(fam["tpe_tasks_running"], base, running)
+    _scrape.gauge(fam["tpe_workers"], base, max(0, started_workers - stopped_workers))
+    _scrape.gauge(fam["tpe_workers_max"], base, max(0, workers_max))
+    _scrape.counter(fam["tpe_workers_started_total"], base, started_workers)
+    _scrape.counter(fam["tpe_initializer_failures_total"], base, init_failures)
+    _scrape.counter(fam["tpe_callback_failures_total"], base, cb_failures)
     for component, n in sorted(instr.items()):
-        fam["tpe_instrumentation_errors_total"].add_metric([p, component], n)
+        _scrape.counter(fam["tpe_instrumentation_errors_total"], labels.component(component), n)
 
 
 # -- one collector per registry ---------------------------------------------------------------

@@ -46,6 +46,7 @@ from tpe_insight.labels import (
     CappedLabels,
     exception_label,
 )
+from tpe_insight.metrics.buckets import fine_for
 from tpe_insight.metrics.catalogue import DEFAULT_BUCKETS, build
 from tpe_insight.typing import OUTCOMES, REJECT_REASONS, RejectReason
 
@@ -67,8 +68,13 @@ class _Metrics:
                 "gauge": lambda name, labels, doc: Gauge(
                     name, doc, labels, registry=registry, multiprocess_mode="livesum"
                 ),
+                # The per-pool histograms get the fine bounds, as in the in-process collector.
                 "histogram": lambda name, labels, doc: Histogram(
-                    name, doc, labels, registry=registry, buckets=tuple(buckets)
+                    name,
+                    doc,
+                    labels,
+                    registry=registry,
+                    buckets=fine_for(tuple(buckets)) if labels == ("pool",) else tuple(buckets),
                 ),
             }
         )
@@ -126,6 +132,8 @@ class _PoolChildren:
         self.workers_started = metrics.counter("tpe_workers_started_total").labels(label)
         self.initializer_failures = metrics.counter("tpe_initializer_failures_total").labels(label)
         self.callback_failures = metrics.counter("tpe_callback_failures_total").labels(label)
+        self.queue_wait = metrics.histogram("tpe_pool_queue_wait_seconds").labels(label)
+        self.run = metrics.histogram("tpe_pool_run_seconds").labels(label)
         self.queued_now = 0  # this process's queued tasks for this label; guarded by ``lock``
         self.tasks: dict[str, _TaskChildren] = {}
         # Fixed by the first pool with this label, as in the in-process collector.
@@ -284,6 +292,7 @@ class MultiprocessSink(Sink):
         children.pool.move_queued(-1)
         children.pool.running.inc()
         children.queue_wait.observe(started_at - submitted_at)
+        children.pool.queue_wait.observe(started_at - submitted_at)
 
     def task_finished(
         self,
@@ -297,6 +306,7 @@ class MultiprocessSink(Sink):
     ) -> None:
         children = self._task(task)
         children.run.observe(ended_at - started_at)
+        children.pool.run.observe(ended_at - started_at)
         if cpu_seconds > 0.0:
             children.cpu.inc(cpu_seconds)
         if exc is None:

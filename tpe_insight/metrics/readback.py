@@ -103,6 +103,8 @@ def read_metrics(registry: CollectorRegistry) -> dict[str, PoolStats]:
                 task_of(labels).exceptions[labels["exception"]] = sample.value
             elif name == "tpe_task_cpu_seconds_total":
                 task_of(labels).cpu_seconds = sample.value
+            elif name.startswith("tpe_pool_"):
+                continue  # the per-pool histograms repeat the per-task ones, finer
             elif name.endswith("_bucket"):
                 pair = (float(labels["le"]), sample.value)
                 stats = task_of(labels)

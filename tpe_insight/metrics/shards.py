@@ -38,6 +38,8 @@ from __future__ import annotations
 import threading
 
 from tpe_insight.labels import CappedLabels
+from tpe_insight.metrics._scrape import add_columns
+from tpe_insight.metrics.buckets import fine_for, fold_indices
 from tpe_insight.typing import REJECT_REASONS, RejectReason
 
 __all__ = ["PoolSeries", "Shard", "TaskSeries", "TaskSnapshot"]
@@ -89,10 +91,9 @@ class Shard:
 
     def add_distributions(self, other: Shard) -> None:
         """Add ``other``'s histograms, sums and exception counts (order-free, unlike counts)."""
-        for i, n in enumerate(other.wait_counts):
-            self.wait_counts[i] += n
-        for i, n in enumerate(other.run_counts):
-            self.run_counts[i] += n
+        # Summed in C: with the fine bounds a histogram has 149 buckets (see metrics._scrape).
+        self.wait_counts = add_columns(self.wait_counts, other.wait_counts)
+        self.run_counts = add_columns(self.run_counts, other.run_counts)
         self.wait_sum += other.wait_sum
         self.run_sum += other.run_sum
         self.cpu_sum += other.cpu_sum
@@ -136,6 +137,7 @@ class TaskSeries:
         "_retired",
         "_shards",
         "bounds",
+        "export",
         "local",
         "pool",
         "task",
@@ -144,12 +146,14 @@ class TaskSeries:
     def __init__(self, pool: PoolSeries, task: str) -> None:
         self.pool = pool
         self.task = task
-        self.bounds = pool.bounds
+        # The shards count in the fine bounds; the scrape folds them into ``pool.bounds``.
+        self.bounds = pool.fine
         self.local = threading.local()
         self._lock = threading.Lock()
         self._shards: list[Shard] = []
         self._retired = Shard(len(self.bounds) + 1, None)
         self._exported = (0.0, 0.0, 0.0)  # last wait_sum, run_sum, cpu_sum a snapshot returned
+        self.export: object = None  # the collector's label dicts, built at the first scrape
 
     def shard(self) -> Shard:
         """This thread's shard, created on the thread's first use of this series."""
@@ -236,7 +240,12 @@ class PoolSeries:
         max_exception_labels: int,
     ) -> None:
         self.label = label
+        #: What the per-task histograms export; the shards count in ``fine`` (the per-pool
+        #: histograms' bounds, a superset), folded into ``bounds`` at scrape time.
         self.bounds = bounds
+        self.fine = fine_for(bounds)
+        self.fold = fold_indices(self.fine, bounds)
+        self.export: object = None  # the collector's label dicts, built at the first scrape
         self.lock = threading.RLock()  # RLock: worker_stopped may run from a finalizer
         self.tasks: dict[str, TaskSeries] = {}
         # The caps, like the bounds, are fixed by the first pool with this label: the series
