@@ -148,9 +148,38 @@ def _range(estimate: Estimate) -> dict[str, float | None]:
     }
 
 
-def _pool(pool: PoolStats, model: PoolModel, found: list[lints.Lint]) -> dict[str, Any]:
+#: The claims of a pool the model did not read (only a sample of its spans was kept).
+_SAMPLED_REASON = (
+    "only a sample of this pool's spans was kept, and the model replays every span: cannot "
+    "tell (tpe-insight sweep measures instead)"
+)
+
+
+def _pool(pool: PoolStats, model: PoolModel | None, found: list[lints.Lint]) -> dict[str, Any]:
     record = pool.record
     own = f"{record.label} #{record.pool_id}"
+    if model is None:
+        nothing: dict[str, float | None] = {"value": None, "low": None, "high": None}
+        return {
+            "label": record.label,
+            "pool_id": record.pool_id,
+            "max_workers": record.max_workers,
+            "tasks": dict(pool.counts),
+            "wall_seconds": pool.wall,
+            "run_seconds": pool.run_total,
+            "cpu_seconds": pool.cpu_total,
+            "run_queue_seconds": None,
+            "serial_seconds": dict(nothing),
+            "speedup": dict(nothing),
+            "work_type": "unknown",
+            "reason": _SAMPLED_REASON,
+            "cpu_share": _number(pool.cpu_share),
+            "core_load": _number(pool.core_load),
+            "what_if": [],
+            "lints": [
+                {"code": lint.code, "message": lint.message} for lint in found if lint.pool == own
+            ],
+        }
     return {
         "label": record.label,
         "pool_id": record.pool_id,
@@ -186,7 +215,7 @@ def summary_dict(timeline: Timeline | Analysis) -> dict[str, Any]:
     """The summary as a JSON-ready dict matching :data:`SCHEMA`."""
     analysis = timeline if isinstance(timeline, Analysis) else analyse(timeline)
     found = list(lints.check(analysis))
-    pools = [_pool(pool, pool.model, found) for pool in analysis.pools if pool.model is not None]
+    pools = [_pool(pool, pool.model, found) for pool in analysis.pools]
     owned = {f"{p['label']} #{p['pool_id']}" for p in pools}
     return {
         "schema": "tpe-insight/summary",
