@@ -23,7 +23,7 @@ SLEEPY = textwrap.dedent(
     from concurrent.futures import ThreadPoolExecutor
 
     def nap(i):
-        time.sleep(0.001)
+        time.sleep(0.002)  # 8 x 2 ms: over the model's 10 ms floor for a claim
         return i
 
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="nappers") as pool:
