@@ -104,7 +104,7 @@ def test_report_shows_the_headline_numbers(tmp_path: Path) -> None:
         "I/O-bound",
         "speedup vs serial",
         "(recorded)",
-        "does not change with concurrency",
+        "docs/profiler-model.md",
         "sleepy",
         "nap",
     ):
@@ -113,7 +113,13 @@ def test_report_shows_the_headline_numbers(tmp_path: Path) -> None:
     assert all(name in page for name in worker_names)
     analysis = analyse(timeline)
     (pool_stats,) = analysis.pools
-    assert f"&#215;{pool_stats.speedup:.2f}" in page
+    # The speedup shown is the model's (or its "cannot tell" range), never sum of runs / wall.
+    assert pool_stats.model is not None
+    claim = pool_stats.model.speedup
+    if claim.value is not None:
+        assert f"&#215;{claim.value:.2f}" in page
+    else:
+        assert f"&#215;{claim.low:.2f}" in page
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -183,7 +189,7 @@ def test_cpu_bound_lint_sees_through_gil_waits() -> None:
     assert pool.core_load == pytest.approx(1.0)
     assert pool.model is not None and pool.model.work_type == "gil"
     assert "cpu-bound" in [lint.code for lint in lints.check(analysis)]
-    assert "overstated" in render_report(analysis)
+    assert "GIL-bound CPU" in render_report(analysis)
     light = _spans(8, wait=0.0, run=0.1, cpu=0.005, workers=4)
     (light_pool,) = analyse(Timeline([_pool(1)], spans=light, cores=2)).pools
     assert light_pool.model is not None and light_pool.model.work_type == "io"
