@@ -23,12 +23,10 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from tpe_insight.profiler import lints, whatif
+from tpe_insight.profiler import lints
 from tpe_insight.profiler._format import format_ms, format_seconds
 from tpe_insight.profiler.model import MODEL_STATEMENT, Estimate, PoolModel
 from tpe_insight.profiler.stats import (
-    CPU_BOUND_SHARE,
-    IO_BOUND_SHARE,
     Analysis,
     PoolStats,
     TaskStats,
@@ -440,14 +438,6 @@ def _speedup(value: float) -> str:
     return "&#8211;" if math.isnan(value) else f"&#215;{value:.2f}"
 
 
-def _inflated(verdict: str) -> str:
-    """CPU-bound run times include waiting for the GIL, so sum-of-runs overstates the serial
-    time and the speedup; say so where the number is shown."""
-    if verdict != CPU_BOUND:
-        return ""
-    return '<br><span class="warn">overstated: run times include GIL waits</span>'
-
-
 def _pct(value: float) -> str:
     return "&#8211;" if math.isnan(value) else f"{value:.0%}"
 
@@ -584,6 +574,32 @@ def _model_badge(model: PoolModel) -> str:
     return f'<span class="badge {cls}">{_e(name)}</span>'
 
 
+def _headline_claims(analysis: Analysis) -> list[str]:
+    """The top cards: one pool's claims when one pool did the work, else "per pool" (a sum of
+    run times over pools would be the very claim the model replaces)."""
+    busy = [p for p in analysis.pools if p.run.count]
+    if len(busy) == 1 and busy[0].model is not None:
+        model = busy[0].model
+        name, cls = _WORK_TYPES[model.work_type]
+        return [
+            _card(
+                "speedup vs serial",
+                _claim(model.speedup, ratio=True),
+                f"serial {_claim(model.serial_seconds, ratio=False)} (the model)",
+            ),
+            _card(
+                "work type",
+                f'<span class="badge big {cls}">{_e(name)}</span>',
+                f"CPU share {_pct(analysis.cpu_share)} · core load "
+                + ("&#8211;" if math.isnan(analysis.core_load) else f"{analysis.core_load:.2f}"),
+            ),
+        ]
+    return [
+        _card("speedup vs serial", "per pool", "see each pool: the model's claim"),
+        _card("work type", "per pool", f"CPU share {_pct(analysis.cpu_share)} overall"),
+    ]
+
+
 def _model_whatif_table(pool: PoolStats, model: PoolModel) -> str:
     """The model's what-if: contention- and dependency-aware, "cannot tell" with a range."""
     worst = max((w.high for w in model.what_if if not math.isnan(w.high)), default=1.0) or 1.0
@@ -611,39 +627,6 @@ def _model_whatif_table(pool: PoolStats, model: PoolModel) -> str:
         f"replay there is scaled to it (calibration &#215;{model.calibration:.2f}). "
         f"{_e(MODEL_STATEMENT)}. See docs/profiler-model.md; where it says cannot tell, "
         "<code>tpe-insight sweep</code> measures.</p>"
-    )
-
-
-def _whatif_table(pool: PoolStats) -> str:
-    if not pool.predictions:
-        return ""
-    worst = max(p.wall_seconds for p in pool.predictions) or 1.0
-    rows = []
-    for prediction in pool.predictions:
-        speed = pool.run_total / prediction.wall_seconds if prediction.wall_seconds else math.nan
-        bar = prediction.wall_seconds / worst * 100
-        mark = ' class="recorded"' if prediction.recorded else ""
-        label = f"{prediction.workers}" + (" (recorded)" if prediction.recorded else "")
-        rows.append(
-            f"<tr{mark}><td class=num>{label}</td>"
-            f"<td class=num>{_e(format_seconds(prediction.wall_seconds))}</td>"
-            f"<td class=num>{_speedup(speed)}</td>"
-            f'<td class="bar-cell"><div class="bar" style="width:{bar:.1f}%"></div></td></tr>'
-        )
-    error = ""
-    if pool.wall > 0 and not math.isnan(pool.predicted_recorded):
-        diff = (pool.predicted_recorded - pool.wall) / pool.wall
-        error = (
-            "<p class=note>Check: the simulation gives "
-            f"{_e(format_seconds(pool.predicted_recorded))}"
-            f" for the recorded max_workers={pool.record.max_workers}; the run measured "
-            f"{_e(format_seconds(pool.wall))} ({diff:+.1%}).</p>"
-        )
-    return (
-        '<table class="grid-table whatif"><thead><tr><th>max_workers</th><th>predicted wall</th>'
-        f"<th>speedup vs serial</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        f"{error}<p class=note>Simulated by replaying the recorded submit order and run times onto "
-        f"k workers; {_e(whatif.CAVEAT)}.</p>"
     )
 
 
@@ -763,8 +746,6 @@ def _pool_section(
         )
     elif model is not None and model.what_if:
         parts.append("<h3>What if max_workers were…</h3>" + _model_whatif_table(pool, model))
-    elif pool.predictions:
-        parts.append("<h3>What if max_workers were…</h3>" + _whatif_table(pool))
     parts.append("</section>")
     return "".join(parts)
 
@@ -913,13 +894,7 @@ def render_report(
         ),
         _card("tasks", str(total), _e(outcome_text)),
         _card("wall", _e(format_seconds(analysis.wall)), "first submit → last end"),
-        _card(
-            "speedup vs serial",
-            _speedup(analysis.speedup),
-            f"sum of run times {_e(format_seconds(analysis.run_total))} ÷ wall"
-            + _inflated(analysis.verdict),
-        ),
-        _work_type_card(analysis.cpu_share, analysis.verdict, analysis.core_load),
+        *_headline_claims(analysis),
         _card(
             "per-span detail",
             f"{len(analysis.timeline.spans)}",
@@ -929,11 +904,10 @@ def render_report(
     ]
     verdict_text = (
         "CPU share is thread CPU time ÷ run time; core load is CPU time ÷ the time at least one "
-        "task ran (cores kept busy). When the tasks mostly wait (both at or below "
-        f"{IO_BOUND_SHARE:.0%}: I/O-bound) threads overlap the waits: the work a thread pool is "
-        f"for. When either reaches {CPU_BOUND_SHARE:.0%} they compute (CPU-bound): the GIL runs "
-        "one thread's Python code at a time, so threads do not make it faster, and a task's run "
-        "time includes its wait for the GIL, which hides it from the CPU share alone."
+        "task ran (cores kept busy). The work type, serial time, speedup and what-if are the "
+        "model's claims (docs/profiler-model.md): a task's run time under concurrency includes "
+        "waiting for the GIL and for a core, so the sum of run times is not the serial time. "
+        f"{MODEL_STATEMENT}."
     )
     body = [
         "<header><h1>",
