@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType
-from typing import Any
+from types import FrameType, ModuleType
+from typing import TYPE_CHECKING, Any
 
 from tpe_insight.demo_data import (
     DemoError,
@@ -48,17 +49,45 @@ from tpe_insight.demo_data import (
 )
 from tpe_insight.pgcluster import ClusterError, ThrowawayCluster
 
+
+def _lazy_module(name: str) -> ModuleType:
+    """``name`` as a module that runs on first attribute access (``importlib.util.LazyLoader``,
+    the stdlib's tool for this), or ImportError if it is not installed.
+
+    Why: this module is imported by the SQLite demo and so by the ``tpe-insight`` CLI, and
+    executing psycopg costs about 0.25 s here, paid by every ``tpe-insight run`` that never
+    touches PostgreSQL. :func:`require_psycopg` loads both modules for real (in the calling
+    thread, before any worker can touch them), so a broken install still fails there, with the
+    extra named.
+    """
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    spec = importlib.util.find_spec(name)  # None also when sys.modules[name] is None (blocked)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"No module named {name!r}", name=name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
 # The optional extra: without it this module still imports (the SQLite demo imports it), and
-# the PostgreSQL demo says what to install.
-try:
+# the PostgreSQL demo says what to install. Loaded lazily (see _lazy_module).
+_MISSING: ImportError | None = None
+if TYPE_CHECKING:
     import psycopg
+    import psycopg.conninfo
     import psycopg.errors
-    from psycopg import conninfo
-    from psycopg_pool import ConnectionPool, PoolTimeout
-except ImportError as exc:
-    _MISSING: ImportError | None = exc
+    import psycopg_pool
 else:
-    _MISSING = None
+    try:
+        psycopg = _lazy_module("psycopg")
+        psycopg_pool = _lazy_module("psycopg_pool")
+    except ImportError as exc:
+        _MISSING = exc
 
 __all__ = [
     "SCHEMA",
@@ -93,7 +122,7 @@ def _one_line(exc: BaseException) -> str:
 def connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
     """A connection with the demo's session options, or a one-line :class:`DemoError`."""
     try:
-        params = conninfo.conninfo_to_dict(dsn)
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
         raise DemoError(f"malformed --dsn: {_one_line(exc)}") from None
     where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
@@ -182,7 +211,7 @@ class PostgresRunner:
     flight have ended.
     """
 
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: psycopg_pool.ConnectionPool[Any]) -> None:
         self.pool = pool
         self._lock = threading.Lock()
         self._ended = threading.Condition(self._lock)  # notified when a query leaves the server
@@ -213,7 +242,7 @@ class PostgresRunner:
             raise  # ours (fail-fast), or the server's statement_timeout: the task's outcome
         except psycopg.OperationalError as exc:  # the server went away under the query
             raise DemoError(f"lost the server during {query.name}: {_one_line(exc)}") from None
-        except PoolTimeout as exc:
+        except psycopg_pool.PoolTimeout as exc:
             raise DemoError(
                 f"no connection to the server within {POOL_TIMEOUT_S} s for {query.name}"
                 f" (is it still up?): {_one_line(exc)}"
@@ -253,13 +282,13 @@ class PostgresRunner:
         return asked
 
 
-def open_pool(dsn: str, size: int) -> ConnectionPool[Any]:
+def open_pool(dsn: str, size: int) -> psycopg_pool.ConnectionPool[Any]:
     """``size`` connections, opened now, with the demo's session options.
 
     Autocommit: the queries are single SELECTs, and a cancelled one then leaves its connection
     idle at once, not idle in an aborted transaction until the pool rolls it back.
     """
-    pool: ConnectionPool[Any] = ConnectionPool(
+    pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
         dsn,
         min_size=size,
         max_size=size,
@@ -275,7 +304,7 @@ def open_pool(dsn: str, size: int) -> ConnectionPool[Any]:
     )
     try:
         pool.open(wait=True, timeout=POOL_TIMEOUT_S)
-    except PoolTimeout as exc:
+    except psycopg_pool.PoolTimeout as exc:
         pool.close(timeout=1)
         raise DemoError(f"could not open {size} connections: {_one_line(exc)}") from None
     return pool
@@ -297,7 +326,7 @@ class PostgresBackend:
         require_psycopg()
         self.broken_error: type[BaseException] = psycopg.errors.UndefinedColumn
         self.cluster = cluster
-        self.pool: ConnectionPool[Any] | None = None
+        self.pool: psycopg_pool.ConnectionPool[Any] | None = None
         #: Run last by :meth:`close` (``open_backend`` restores the SIGTERM handler there).
         self.on_close: Callable[[], object] = lambda: None
         with connect(dsn) as conn:
@@ -389,10 +418,17 @@ def _sigterm_as_exit() -> Callable[[], object]:
 
 def require_psycopg() -> None:
     """:class:`DemoError` naming the extra when psycopg or psycopg_pool is missing."""
-    if _MISSING is not None:
+    missing = _MISSING
+    if missing is None:
+        try:  # run the lazily loaded modules now (see _lazy_module)
+            _ = psycopg.errors.QueryCanceled, psycopg.conninfo.conninfo_to_dict
+            _ = psycopg_pool.ConnectionPool, psycopg_pool.PoolTimeout
+        except ImportError as exc:
+            missing = exc
+    if missing is not None:
         raise DemoError(
             "the PostgreSQL demo needs psycopg 3 and psycopg_pool: pip install"
-            f" 'tpe-insight[postgres]' ({_MISSING})"
+            f" 'tpe-insight[postgres]' ({missing})"
         )
 
 
