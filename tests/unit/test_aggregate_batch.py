@@ -15,6 +15,8 @@ from typing import Any
 from tpe_insight.profiler.aggregate import (
     ACTIVITY_BINS,
     FIRST_BIN_WIDTH,
+    ZERO_BELOW,
+    LogHistogram,
     PoolActivity,
     SampleRule,
     SpanSampler,
@@ -150,3 +152,19 @@ def test_sampler_batch_keeps_the_spans_of_the_one_by_one_rule() -> None:
     slowest = sorted(range(len(spans)), key=lambda i: spans[i][4] - spans[i][3])[-12:]
     kept = {seq for seq, _ in batched.kept()}
     assert set(slowest) <= kept
+
+
+def test_histogram_batch_buckets_like_one_by_one_with_and_without_zeros() -> None:
+    """``add_many`` skips the clamp to ZERO_BELOW when no value needs it; with or without such
+    values (zero waits, a clock step backwards), the buckets are those of ``add``."""
+    rng = random.Random(4)
+    positive = [rng.expovariate(1 / 0.002) + ZERO_BELOW for _ in range(2_000)]
+    with_zeros = [*positive[:1_000], 0.0, -1e-6, ZERO_BELOW / 2, *positive[1_000:]]
+    for values in (positive, with_zeros):
+        batch, single = LogHistogram(), LogHistogram()
+        batch.add_many(values)
+        for value in values:
+            single.add(value)
+        assert batch.buckets == single.buckets
+        assert (batch.count, batch.min, batch.max) == (single.count, single.min, single.max)
+        assert math.isclose(batch.total, single.total, rel_tol=1e-12)

@@ -113,15 +113,10 @@ class LogHistogram:
         low, high = min(values), max(values)
         self.min = min(self.min, low)
         self.max = max(self.max, high)
-        self.buckets.update(
-            map(
-                math.ceil,
-                map(
-                    _INV_LOG_GAMMA.__mul__,
-                    map(math.log, map(max, values, itertools.repeat(ZERO_BELOW))),
-                ),
-            )
-        )
+        # The clamp to ZERO_BELOW is one more C pass over the batch: skipped when no value needs
+        # it (the usual case), with the same buckets.
+        floored = values if low >= ZERO_BELOW else map(max, values, itertools.repeat(ZERO_BELOW))
+        self.buckets.update(map(math.ceil, map(_INV_LOG_GAMMA.__mul__, map(math.log, floored))))
 
     def merge(self, other: LogHistogram) -> None:
         """Add ``other``'s counts to this one (exact: buckets are shared by every histogram)."""
@@ -381,33 +376,26 @@ class PoolActivity:
         if not times:
             return
         origin, width = self.origin, self.width
-        if min(times) < origin:  # a clock that is not the pool's: clamp to its creation
+        # Sorted first: a list of floats sorts with CPython's float-specialised comparison, in
+        # near-linear time on spans that arrive nearly in time order, and the bin index is
+        # monotonic in the time, so the indices come out sorted too. fsum is correctly
+        # rounded, so the order inside a bin does not change its sum.
+        times = sorted(times)
+        if times[0] < origin:  # a clock that is not the pool's: clamp to its creation
             times = [max(time, origin) for time in times]
         indices = list(
             map(int, map((1.0 / width).__mul__, map(operator.sub, times, itertools.repeat(origin))))
         )
         last = ACTIVITY_BINS - 1
-        if max(indices) > last:
+        if indices[-1] > last:
             indices = [min(index, last) for index in indices]
-        if min(indices) == max(indices):
-            count = len(times)
-            index = indices[0]
-            bins[index] += sign * (count * (origin + (index + 1) * width) - math.fsum(times))
-            steps[index + 1] = steps.get(index + 1, 0.0) + sign * count
-            return
-        if not all(map(operator.le, indices, itertools.islice(indices, 1, None))):
-            # Spans arrive nearly in time order (threads race only between their clock read and
-            # their append), so this stable sort with a C key is short; fsum is correctly
-            # rounded, so the order inside a bin does not change its sum.
-            order = sorted(range(len(indices)), key=indices.__getitem__)
-            indices = list(map(indices.__getitem__, order))
-            times = list(map(times.__getitem__, order))
         # One run of equal indices per bin: found by bisection, summed by slices (in C), so the
-        # Python work is per distinct bin, not per event.
+        # Python work is per distinct bin (a batch of short tasks touches a handful), not per
+        # event.
         position, size = 0, len(indices)
         while position < size:
             index = indices[position]
-            end = bisect.bisect_right(indices, index, position)
+            end = size if indices[-1] == index else bisect.bisect_right(indices, index, position)
             count = end - position
             members = times[position:end]
             bins[index] += sign * (count * (origin + (index + 1) * width) - math.fsum(members))
@@ -655,7 +643,7 @@ class SpanSampler:
         items = list(zip(range(first_seq, first_seq + count), batch, strict=True))
         if first_seq < rule.first:
             self._first.extend(items[: rule.first - first_seq])
-        self._last.extend(items[-rule.last :])  # the deque keeps the last rule.last anyway
+        self._last.extend(items)
         exceptions = columns[_EXCEPTION]
         if len(self._failures) < rule.failures and exceptions.count(None) != count:
             room = rule.failures - len(self._failures)
@@ -671,10 +659,7 @@ class SpanSampler:
             runs = list(map(operator.sub, ended, started))
         slowest = self._slowest
         threshold = slowest[0][0] if len(slowest) >= rule.slowest else -math.inf
-        # The threshold only rises, so the spans not above it now never qualify: filtered in C
-        # (compress over a map), the loop sees only the few candidates of a steady workload.
-        candidates = itertools.compress(zip(runs, items, strict=True), map(threshold.__lt__, runs))
-        for run, (seq, raw) in candidates:
+        for run, (seq, raw) in zip(runs, items, strict=True):
             if run > threshold and run != -math.inf:
                 if len(slowest) < rule.slowest:
                     heapq.heappush(slowest, (run, seq, raw))
