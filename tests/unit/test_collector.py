@@ -53,7 +53,7 @@ def test_every_contract_metric_is_exported_with_its_labels() -> None:
         for sample in family.samples:
             base = sample.name
             for suffix in ("_bucket", "_count", "_sum"):
-                if family.type == "histogram" and base.endswith(suffix):
+                if family.type in ("histogram", "summary") and base.endswith(suffix):
                     base = base.removesuffix(suffix)
             exported.setdefault(base, set()).update(set(sample.labels) - {"le"})
     for name, (_kind, labels, _doc) in METRICS.items():

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
-__all__ = ["SeriesLabels", "add_columns", "counter", "gauge", "histogram"]
+__all__ = ["SeriesLabels", "add_columns", "counter", "gauge", "histogram", "summary"]
 
 
 def add_columns(total: list[int], counts: Sequence[int]) -> list[int]:
@@ -54,6 +54,14 @@ def histogram(
         samples.append(Sample(bucket, bucket_labels, float(value)))
     samples.append(Sample(name + "_count", labels.base, float(cumulative[-1])))
     samples.append(Sample(name + "_sum", labels.base, total_sum))
+
+
+def summary(family: Metric, labels: dict[str, str], count: float, total_sum: float) -> None:
+    """What ``SummaryMetricFamily.add_metric`` appends without quantiles: ``_count`` and ``_sum``
+    (prometheus_client's own ``Summary`` exports exactly these two)."""
+    name = family.name
+    family.samples.append(Sample(name + "_count", labels, count))
+    family.samples.append(Sample(name + "_sum", labels, total_sum))
 
 
 def counter(family: Metric, labels: dict[str, str], value: float) -> None:

@@ -39,7 +39,6 @@ import threading
 
 from tpe_insight.labels import CappedLabels
 from tpe_insight.metrics._scrape import add_columns
-from tpe_insight.metrics.buckets import fine_for, fold_indices
 from tpe_insight.typing import REJECT_REASONS, RejectReason
 
 __all__ = ["PoolSeries", "Shard", "TaskSeries", "TaskSnapshot"]
@@ -146,8 +145,8 @@ class TaskSeries:
     def __init__(self, pool: PoolSeries, task: str) -> None:
         self.pool = pool
         self.task = task
-        # The shards count in the fine bounds; the scrape folds them into ``pool.bounds``.
-        self.bounds = pool.fine
+        # Counted per task so the shards stay per (pool, task); the scrape sums them per pool.
+        self.bounds = pool.bounds
         self.local = threading.local()
         self._lock = threading.Lock()
         self._shards: list[Shard] = []
@@ -240,11 +239,8 @@ class PoolSeries:
         max_exception_labels: int,
     ) -> None:
         self.label = label
-        #: What the per-task histograms export; the shards count in ``fine`` (the per-pool
-        #: histograms' bounds, a superset), folded into ``bounds`` at scrape time.
+        #: The per-pool histograms' bounds (the shards count in them, per task).
         self.bounds = bounds
-        self.fine = fine_for(bounds)
-        self.fold = fold_indices(self.fine, bounds)
         self.export: object = None  # the collector's label dicts, built at the first scrape
         self.lock = threading.RLock()  # RLock: worker_stopped may run from a finalizer
         self.tasks: dict[str, TaskSeries] = {}
