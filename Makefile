@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-dev
 
 # demo-postgres: on DSN=postgresql://... if given, else on a throwaway local server (initdb in a
 # temp dir, 127.0.0.1, a free port; stopped and removed at the end, on Ctrl-C and on failure too).
-.PHONY: demo demo-postgres bench-postgres test test-loaded lint typecheck unit matrix bench bench-memory soak clean
+.PHONY: demo demo-postgres bench-postgres test test-loaded lint typecheck unit matrix bench bench-memory bench-profiler soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ bench-memory: $(STAMP)
 	TPE_BENCH_MEMORY_TASKS=1000000 $(PY) -m pytest benchmarks/test_memory.py --benchmark-only \
 		-q -p no:cacheprovider --benchmark-json=.benchmarks/memory.json $(ARGS)
 	$(PY) -m benchmarks.report .benchmarks/memory.json
+
+# The profiler at scale: plain vs `tpe-insight run` of 50k and 1M no-op tasks, fresh interpreters,
+# alternating rounds: wall ratio, peak RSS, post-processing time, trace/report sizes.
+# Narrow it with ARGS, e.g. `make bench-profiler ARGS="--tasks 50000 --rounds 5"`.
+bench-profiler: $(STAMP)
+	$(PY) -m benchmarks.profiler_scale $(ARGS)
 
 soak: $(STAMP)
 	$(PY) -m pytest tests -q -m soak --run-soak

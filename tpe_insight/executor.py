@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from tpe_insight import _fanout, _hotpath, labels
+from tpe_insight import _fanout, _forced, _hotpath, labels
 from tpe_insight._fanout import Hooks, dispatch
 from tpe_insight._hotpath import Pool, TaskLabels, WorkerInit, run_task, run_task_in_context
 from tpe_insight._options import Options
@@ -155,6 +155,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         if initializer is not None and not callable(initializer):
             StdlibThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)
         label = self._pool_label(name, thread_name_prefix)
+        max_workers = _forced.max_workers_for(label, max_workers)  # tpe-insight sweep
         options = Options(
             metrics=metrics,
             registry=registry,

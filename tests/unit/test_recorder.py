@@ -164,23 +164,34 @@ def test_counts_ordering_and_workers_with_a_real_clock() -> None:
             assert end <= start
 
 
-def test_ring_buffer_keeps_the_newest_and_counts_the_dropped_exactly() -> None:
-    """Capacity 50 over 1000 tasks on one worker: the last 50 kept, exactly 950 dropped."""
+def test_sample_keeps_first_last_and_slowest_and_the_totals_stay_exact() -> None:
+    """Capacity 50 over 1000 tasks on one worker: the first and last spans of the rule keep
+    their detail, the rest are counted, and the totals cover all 1000."""
     recorder = Recorder(capacity=50)
     with ThreadPoolExecutor(1, name="ring", metrics=False, sinks=[recorder]) as pool:
         for i in range(1000):
             pool.submit(named(f"t{i:04}", int))
     timeline = recorder.snapshot()
-    assert len(timeline.spans) == 50
-    assert timeline.dropped == 950
-    assert [s.task for s in timeline.spans] == [f"t{i:04}" for i in range(950, 1000)]
+    rule = recorder.sample_rule
+    assert timeline.sample_rule == rule
+    assert len(timeline.spans) <= rule.bound < 1000
+    assert timeline.dropped == 1000 - len(timeline.spans)
+    kept = [s.task for s in timeline.spans]
+    assert kept[: rule.first] == [f"t{i:04}" for i in range(rule.first)]
+    assert kept[-rule.last :] == [f"t{i:04}" for i in range(1000 - rule.last, 1000)]
+    assert kept == sorted(kept)  # recorded order
     assert recorder.recorded == 1000
     assert recorder.recorded == 1000  # reading the count does not change it
+    assert timeline.counts() == {SUCCESS: 1000, ERROR: 0, CANCELLED: 0, "not_run": 0}
+    totals = timeline.task_totals()
+    assert sum(t.run.count for t in totals) == 1000
+    assert max(s.run_seconds for s in timeline.spans) == max(t.run.max for t in totals)
     assert any(lint.code == "dropped" for lint in lints.check(analyse(timeline)))
 
 
-def test_ring_bound_holds_with_many_workers_and_outcomes() -> None:
-    """Several workers and submitting threads, failures included: the bound and count hold."""
+def test_sample_bound_holds_with_many_workers_and_outcomes() -> None:
+    """Several workers and submitting threads, failures included: the bound holds and the
+    counts and exception classes are exact."""
     recorder = Recorder(capacity=100)
 
     def maybe_fail(i: int) -> int:
@@ -200,9 +211,18 @@ def test_ring_bound_holds_with_many_workers_and_outcomes() -> None:
         for thread in threads:
             thread.join()
     timeline = recorder.snapshot()
-    assert len(timeline.spans) == 100
-    assert timeline.dropped == 4900
+    assert len(timeline.spans) <= recorder.sample_rule.bound
+    assert timeline.dropped == 5000 - len(timeline.spans)
     assert recorder.recorded == 5000
+    failures = sum(1 for i in range(5000) if i % 7 == 0)
+    assert timeline.counts() == {
+        SUCCESS: 5000 - failures,
+        ERROR: failures,
+        CANCELLED: 0,
+        "not_run": 0,
+    }
+    (totals,) = timeline.task_totals()
+    assert totals.exceptions == {"ValueError": failures}
 
 
 def test_profile_records_pools_created_inside_only() -> None:

@@ -54,7 +54,7 @@ def test_hostile_names_and_messages_are_inert() -> None:
     """Task names, exception messages and pool labels cannot inject markup."""
     timeline = _hostile_timeline()
     assert any(s.message and "<script>" in s.message for s in timeline.spans)  # really hostile
-    page = render_report(timeline)
+    page = render_report(timeline, include_messages=True)
     parser = _Collector()
     parser.feed(page)
     assert "script" not in parser.tags
@@ -241,3 +241,64 @@ def test_summary_is_what_profile_summary_returns() -> None:
     text = render_summary(timeline)
     assert "pool same #" in text
     assert "success 1" in text
+
+
+def _failing_timeline() -> Timeline:
+    """One pool with failures of two classes (messages hold 'user data'), one with no tasks."""
+    spans = [
+        Span(1, "load", "success", 0.0, 0.0, 0.01, 0.005, 1, "MainThread"),
+        Span(1, "load", "error", 0.0, 0.01, 0.02, 0.005, 1, "MainThread", "KeyError", "k=42"),
+        Span(1, "load", "error", 0.0, 0.02, 0.03, 0.0, 1, "MainThread", "KeyError", "k=43"),
+        Span(1, "save", "error", 0.0, 0.03, 0.05, 0.0, 1, "MainThread", "OSError", "disk"),
+    ]
+    return Timeline(
+        pools=[PoolRecord(1, "work", 2, 0.0, 0.06), PoolRecord(2, "idle", 4, 0.0, 0.06)],
+        workers=[WorkerRecord(1, 1, "work_0", 0.0)],
+        spans=spans,
+    )
+
+
+def test_exception_classes_with_counts_and_no_messages_by_default() -> None:
+    """Per-task tables carry exception classes with counts; the messages stay out."""
+    page = render_report(_failing_timeline())
+    assert "KeyError <strong>&#215;2</strong>" in page
+    assert "OSError <strong>&#215;1</strong>" in page
+    assert "<h3>Failures</h3>" in page
+    for message in ("k=42", "k=43", "disk"):
+        assert message not in page
+    assert "--include-messages" in page  # says how to get them
+
+
+def test_include_messages_adds_example_messages() -> None:
+    """With include_messages, the failures table and the hover titles show the messages."""
+    page = render_report(_failing_timeline(), include_messages=True)
+    assert "<code>k=42</code><br><code>k=43</code>" in page
+    assert "OSError: disk" in page  # a span's hover title
+
+
+def test_a_pool_with_no_tasks_says_so() -> None:
+    """No "0 µs" cards for a pool that ran nothing: a sentence, in its section and the table."""
+    page = render_report(_failing_timeline())
+    idle = page[page.index('id="pool-2"') :]
+    assert "This pool ran no tasks" in idle
+    assert "0 µs" not in idle.split("</section>")[0]
+    assert "no tasks ran in this pool" in page
+
+
+def test_queue_depth_and_busy_workers_have_their_own_axes() -> None:
+    """Two charts, each with its own scale: the busy chart tops at max_workers, the queue
+    chart at the peak queue."""
+    spans = [
+        Span(1, "t", "success", 0.0, i * 0.01, i * 0.01 + 0.01, 0.0, 1, "M") for i in range(50)
+    ]
+    timeline = Timeline(
+        pools=[PoolRecord(1, "deep", 2, 0.0, 1.0)],
+        workers=[WorkerRecord(1, 1, "deep_0", 0.0)],
+        spans=spans,
+    )
+    page = render_report(timeline)
+    assert page.count('class="queue-area"') == 1
+    assert page.count('class="busy-area"') == 1
+    assert 'class="axis-name">queued<' in page
+    assert 'class="axis-name">busy<' in page
+    assert ">49</text>" in page  # the queue chart's own top: 49 waiting at t=0

@@ -23,7 +23,8 @@ code                      fires when
 ``pool-per-call``         at least ``POOL_PER_CALL_INSTANCES`` pool instances share a label: a pool
                           created and shut down per call pays thread start-up each time and
                           bounds nothing globally.
-``dropped``               the ring buffer dropped spans: the numbers cover only the newest ones.
+``dropped``               spans past the recorder's capacity kept no per-span detail (the totals
+                          still cover them; the pictures and the replay see only the sample).
 ========================  ======================================================================
 """
 
@@ -87,9 +88,10 @@ def check(analysis: Analysis) -> Iterator[Lint]:
         yield Lint(
             "dropped",
             "*",
-            f"the ring buffer (capacity {timeline.capacity}) dropped {timeline.dropped} of the "
-            f"oldest spans; the numbers cover the newest {len(timeline.spans)} only. Raise "
-            "profile(capacity=...) to keep more.",
+            f"{timeline.dropped} of {timeline.recorded} spans kept no per-span detail "
+            f"(capacity {timeline.capacity}): counts, sums and percentiles cover every span, but "
+            "lanes, lifecycles, trace slices and the what-if replay see only the sample. Raise "
+            "profile(capacity=...) or --capacity for more detail.",
         )
     for pool in analysis.pools:
         label = f"{pool.record.label} #{pool.record.pool_id}"

@@ -1,18 +1,23 @@
-"""The recorder: a sink that keeps one span per task in a bounded ring buffer.
+"""The recorder: a sink that keeps exact totals of every task and the detail of a bounded
+sample.
 
 The recorder is the profiler's only contact with the executor, and it only sees the sink events
 (see :mod:`tpe_insight.events`). Its hooks run in the program's own threads on every task, so
 they do the least that keeps the information: a thread-ident read, a dict store or pop and one
-tuple appended to a ``collections.deque(maxlen=capacity)``. ``task_finished`` carries the whole
-life of a task (submit, start, end, submitter), so a span is built from that one event, with no
-matching of earlier events. Everything else (names, percentiles, simulation, rendering) happens
-in :meth:`Recorder.snapshot` and later, at report time.
+tuple appended to a buffer (``collections.deque``: ``append`` and ``popleft`` are atomic, so
+there is no lock on the hot path). ``task_finished`` carries the whole life of a task (submit,
+start, end, submitter), so a span is built from that one event. Every :data:`FOLD_EVERY` spans,
+the thread whose append fills the buffer folds it, column-wise, into the streaming aggregates
+of :mod:`tpe_insight.profiler.aggregate` (counts by outcome, exception classes, sums, log-bucket
+histograms for percentiles, time-binned queue depth and busy workers, per pool and task label)
+and offers it to the sampler, which keeps per-span detail for a bounded sample (first, last,
+slowest, failures, per pool, uniform; :class:`~tpe_insight.profiler.aggregate.SampleRule`).
 
-Why a ring and not a list: a profiled service may run for days; the newest ``capacity`` spans
-are kept, the older ones are dropped and *counted* (``Timeline.dropped``), so a report can always
-say how much it does not show. ``deque.append`` with ``maxlen`` is atomic under the GIL and the
-count of appends is an ``itertools.count`` (also atomic), which makes the dropped count exact
-without a lock on the hot path.
+Why totals plus a sample, and not a ring of the newest spans: a profiled program may run a
+million tasks or run for days. Memory, ``trace.json`` and ``report.html`` stay bounded whatever
+the task count, and the numbers (``Timeline.counts()``, percentiles, exceptions) still cover
+every span, so no pool reads "0 tasks" because its spans fell out of a buffer.
+``Timeline.dropped`` counts the spans without detail, and the outputs say which were kept.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 from tpe_insight import _fanout, labels
 from tpe_insight.events import PoolInfo, Sink, TaskInfo
+from tpe_insight.profiler.aggregate import PoolActivity, SampleRule, SpanSampler, TaskTotals
 from tpe_insight.profiler.timeline import (
     CANCELLED,
     DEFAULT_CAPACITY,
@@ -44,7 +50,29 @@ from tpe_insight.profiler.timeline import (
 )
 from tpe_insight.typing import Clock
 
-__all__ = ["MAX_MESSAGE_LENGTH", "MAX_POOL_RECORDS", "Recorder"]
+__all__ = [
+    "FOLD_EVERY",
+    "MAX_ACTIVITY_POOLS",
+    "MAX_MESSAGE_LENGTH",
+    "MAX_POOL_RECORDS",
+    "MAX_TASK_TOTALS",
+    "OTHER_TASKS",
+    "Recorder",
+]
+
+#: Finished spans buffered before they are folded into the totals and the sample. The fold runs
+#: in the thread whose append fills the buffer (one worker pays a few ms, once per this many
+#: tasks), so nothing runs in the background and memory is bounded by the buffer.
+FOLD_EVERY = 4096
+
+#: Bound on (pool, task label) pairs with their own totals (see Recorder._new_totals).
+MAX_TASK_TOTALS = 20_000
+
+#: Pools with activity bins (6.4 KB each): past it, a pool's chart is drawn from its sample.
+MAX_ACTIVITY_POOLS = 1_000
+
+#: The task label of the totals that collect the pairs past MAX_TASK_TOTALS.
+OTHER_TASKS = "(other tasks)"
 
 #: Longest exception message kept per failed span (messages can be huge or hold user data;
 #: they are only ever shown escaped, in the HTML report).
@@ -82,11 +110,18 @@ class Recorder(Sink):
         self.capacity = capacity
         self.stuck_after = float(stuck_after)
         self._clock = clock
+        self.sample_rule = SampleRule.for_capacity(capacity)
         # Span tuples: (task, outcome, submitted_at, started_at, ended_at, cpu, worker_id,
         # submitter_ident, exception, message). Tuples, not Span objects: one allocation.
-        self._spans: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=capacity)
-        self._span_count = itertools.count()
-        self._span_count_reads = 0
+        # Finished spans wait here until a fold moves them into the totals and the sample.
+        self._spans: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._fold_lock = threading.Lock()
+        # Keyed by TaskInfo (one per pool and task label, hashed by identity: cheap), or by a
+        # pool id for an overflow entry (see _new_totals).
+        self._totals: dict[object, TaskTotals] = {}
+        self._activity: dict[int, PoolActivity] = {}
+        self._pool_of_totals: dict[int, PoolInfo] = {}
+        self._sampler = SpanSampler(self.sample_rule)
         # worker ident -> (task, started_at), while it runs (for stuck tasks).
         self._running: dict[int, tuple[TaskInfo, float]] = {}
         self._worker_of: dict[int, int] = {}  # thread ident -> worker_id, current owner
@@ -123,7 +158,10 @@ class Recorder(Sink):
         """Runs in the new worker: bind its thread ident to a fresh worker id."""
         worker_id = next(self._worker_ids)
         self._worker_of[_get_ident()] = worker_id
-        self._workers.append(WorkerRecord(worker_id, pool.pool_id, thread_name, started_at))
+        # Cleaned once per worker: a lone surrogate or control character in a thread name would
+        # otherwise break every output that prints or encodes it.
+        name = labels.thread_name(thread_name)
+        self._workers.append(WorkerRecord(worker_id, pool.pool_id, name, started_at))
 
     def pool_shutdown(
         self, pool: PoolInfo, wait: bool, cancel_futures: bool, shutdown_at: float
@@ -177,7 +215,8 @@ class Recorder(Sink):
                 message,
             )
         )
-        next(self._span_count)
+        if len(self._spans) >= FOLD_EVERY:
+            self._fold(blocking=False)
 
     def task_not_run(
         self, task: TaskInfo, cancelled: bool, exc: BaseException | None, ended_at: float
@@ -201,26 +240,110 @@ class Recorder(Sink):
                 message,
             )
         )
-        next(self._span_count)
+        if len(self._spans) >= FOLD_EVERY:
+            self._fold(blocking=False)
+
+    # -- folding: the buffer into the totals and the sample --
+
+    def _fold(self, *, blocking: bool) -> None:
+        """Move the buffered spans into the totals, activity and sample.
+
+        Non-blocking from the hot path (if another thread is folding, this one goes back to
+        work and the buffer is drained by that fold or the next). Only the folding thread
+        touches the totals, under ``_fold_lock``.
+        """
+        if not self._fold_lock.acquire(blocking=blocking):
+            return
+        try:
+            self._fold_unlocked()
+        finally:
+            self._fold_lock.release()
+
+    def _fold_unlocked(self) -> None:
+        """Fold the buffer, column-wise: ``zip(*rows)`` turns a batch of span tuples into
+        columns in C, and the aggregates consume columns with ``map``/``Counter``/``fsum``, so
+        much of the per-span work runs in C."""
+        pending = self._spans
+        count = len(pending)
+        if not count:
+            return
+        batch = [pending.popleft() for _ in range(count)]
+        first_seq = self._sampler.seen
+        all_columns = list(zip(*batch, strict=True))
+        self._sampler.add_batch(batch, all_columns)
+        groups: dict[TaskInfo, list[tuple[Any, ...]]]
+        single = len(set(all_columns[0])) == 1
+        if single:
+            groups = {batch[0][0]: batch}
+        else:
+            groups = {}
+            for raw in batch:
+                group = groups.get(raw[0])
+                if group is None:
+                    groups[raw[0]] = group = []
+                group.append(raw)
+        totals, activity, sampler = self._totals, self._activity, self._sampler
+        seq_of: dict[int, int] | None = None
+        for task, rows in groups.items():
+            task_totals = totals.get(task)
+            if task_totals is None:
+                task_totals = self._new_totals(task)
+            columns = all_columns if single else list(zip(*rows, strict=True))
+            task_totals.add_columns(columns)
+            pool_id = task_totals.pool_id
+            pool_activity = activity.get(pool_id)
+            if pool_activity is not None:
+                pool_activity.add_columns(columns)
+            if sampler.wants_pool(pool_id):
+                if seq_of is None:
+                    seq_of = dict(
+                        zip(map(id, batch), range(first_seq, first_seq + count), strict=True)
+                    )
+                first_rows = rows[: sampler.rule.per_pool]
+                sampler.add_pool_first(pool_id, [(seq_of[id(raw)], raw) for raw in first_rows])
+
+    def _new_totals(self, task: TaskInfo) -> TaskTotals:
+        """Totals for a new (pool, task) pair; past :data:`MAX_TASK_TOTALS` pairs, new pairs of
+        a pool share one ``(other tasks)`` entry, so a program with unbounded task labels (or
+        pools) cannot grow the recorder without limit."""
+        pool = task.pool
+        pool_id = pool.pool_id
+        if pool_id not in self._activity and len(self._activity) < MAX_ACTIVITY_POOLS:
+            self._activity[pool_id] = PoolActivity(pool.created_at)
+            self._pool_of_totals[pool_id] = pool
+        key: object = task
+        if len(self._totals) >= MAX_TASK_TOTALS:
+            # Per pool while that stays bounded too, then one entry for everything else
+            # (pool id -1: no pool record, but the run's totals stay exact).
+            key = pool_id if len(self._totals) < 2 * MAX_TASK_TOTALS else -1
+            existing = self._totals.get(key)
+            if existing is not None:
+                return existing
+            pool_id = pool_id if key != -1 else -1
+        totals = self._totals[key] = TaskTotals(pool_id, task.name if key is task else OTHER_TASKS)
+        return totals
 
     # -- reading --
 
     @property
     def recorded(self) -> int:
-        """Spans recorded since the recorder was created, including dropped ones."""
-        # itertools.count has no peek; reading it advances it, so subtract our own reads.
-        with self._lock:
-            value = next(self._span_count) - self._span_count_reads
-            self._span_count_reads += 1
-        return value
+        """Spans recorded since the recorder was created, with or without per-span detail."""
+        return self._sampler.seen + len(self._spans)
 
     def snapshot(self) -> Timeline:
         """A consistent copy of what was recorded, as plain data. Safe while pools run."""
-        spans_raw = _copy(self._spans)
-        recorded = self.recorded
+        with self._fold_lock:
+            self._fold_unlocked()
+            kept = self._sampler.kept()
+            recorded = self._sampler.seen
+            task_totals = [t.copy() for t in self._totals.values()]
+            activity = {pool_id: a.copy() for pool_id, a in self._activity.items()}
+        spans_raw = [raw for _seq, raw in kept]
         self._note_running(None, "end of profile", self.stuck_after, self._clock())
         thread_names = dict(self._thread_names)
         pools: dict[int, PoolInfo] = dict(self._pools)
+        for pool_id, info in list(self._pool_of_totals.items()):
+            pools.setdefault(pool_id, info)
         spans: list[Span] = []
         for raw in spans_raw:
             task: TaskInfo = raw[0]
@@ -257,6 +380,9 @@ class Recorder(Sink):
             capacity=self.capacity,
             stuck_after=self.stuck_after,
             pool_instances=instances,
+            totals=task_totals,
+            activity=activity,
+            sample_rule=self.sample_rule,
         )
 
     def _note_running(

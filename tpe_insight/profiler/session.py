@@ -8,8 +8,10 @@ Usage::
     prof.write_report("report.html")
 
 or ``prof = tpe_insight.profile(); prof.start(); ...; prof.stop()``. Only pools constructed
-while the profile is active are recorded (a pool reads the global sinks once, at construction);
-to record one pool only, pass ``sinks=[recorder]`` to it instead.
+while the profile is active are recorded (a pool reads the global sinks once, at construction),
+including pools created through the stdlib import (``patch_stdlib=True``, the default, applies
+:func:`tpe_insight.install` for the duration); to record one pool only, pass
+``sinks=[recorder]`` to it instead.
 
 The session sits on top of the profiler: it imports the recorder and the outputs, and nothing in
 the profiler imports it, so there is no cycle to dodge.
@@ -36,9 +38,11 @@ __all__ = ["Profile", "profile"]
 class Profile:
     """Records every instrumented pool created between :meth:`start` and :meth:`stop`.
 
-    ``patch_stdlib=True`` also applies :func:`tpe_insight.install` for the duration, so pools
-    created through ``concurrent.futures.ThreadPoolExecutor`` are recorded too (what
-    ``tpe-insight run`` does).
+    By default (``patch_stdlib=True``) it also applies :func:`tpe_insight.install` for the
+    duration, so pools created through ``concurrent.futures.ThreadPoolExecutor`` (the stdlib
+    import, and libraries that use it) are recorded too, as ``tpe-insight run`` records them;
+    :func:`tpe_insight.uninstall` is applied at :meth:`stop` unless install() was already in
+    effect. ``patch_stdlib=False`` records only ``tpe_insight.ThreadPoolExecutor`` pools.
     """
 
     def __init__(
@@ -46,7 +50,7 @@ class Profile:
         capacity: int = DEFAULT_CAPACITY,
         *,
         stuck_after: float = DEFAULT_STUCK_AFTER,
-        patch_stdlib: bool = False,
+        patch_stdlib: bool = True,
     ) -> None:
         self.recorder = Recorder(capacity, stuck_after=stuck_after)
         self.patch_stdlib = patch_stdlib
@@ -95,9 +99,10 @@ class Profile:
         """Write the Chrome/Perfetto trace JSON; return the path."""
         return write_trace(self.timeline, Path(path))
 
-    def write_report(self, path: str | Path) -> Path:
-        """Write the self-contained HTML report; return the path."""
-        return write_report(self.timeline, Path(path))
+    def write_report(self, path: str | Path, *, include_messages: bool = False) -> Path:
+        """Write the self-contained HTML report; return the path. Exception messages are left
+        out unless ``include_messages`` (classes and counts are always there)."""
+        return write_report(self.timeline, Path(path), include_messages=include_messages)
 
     def __enter__(self) -> Profile:
         return self.start()
@@ -115,11 +120,13 @@ def profile(
     capacity: int = DEFAULT_CAPACITY,
     *,
     stuck_after: float = DEFAULT_STUCK_AFTER,
-    patch_stdlib: bool = False,
+    patch_stdlib: bool = True,
 ) -> Profile:
     """Record the pools created in a ``with`` block (or between ``start()`` and ``stop()``).
 
-    ``capacity`` bounds the spans kept (the oldest are dropped and counted);
-    ``stuck_after`` is the age in seconds past which a still-running task is reported as stuck.
+    ``capacity`` bounds the spans kept with per-span detail (past it, a sample whose rule the
+    trace and report state; totals and percentiles always cover every span);
+    ``stuck_after`` is the age in seconds past which a still-running task is reported as stuck;
+    ``patch_stdlib`` (default True) also records pools created through the stdlib import.
     """
     return Profile(capacity, stuck_after=stuck_after, patch_stdlib=patch_stdlib)

@@ -70,8 +70,8 @@ def render_summary(timeline: Timeline | Analysis) -> str:
             )
     if analysis.timeline.dropped:
         lines.append(
-            f"  ring buffer: {analysis.timeline.dropped} oldest span(s) dropped "
-            f"(capacity {analysis.timeline.capacity})"
+            f"  sampled detail: {len(analysis.timeline.spans)} of {analysis.timeline.recorded} "
+            f"span(s) kept (capacity {analysis.timeline.capacity}); the numbers cover all"
         )
     shown = busiest_pools(analysis)
     for pool in shown:

@@ -4,7 +4,9 @@ A :class:`Timeline` holds pool records, worker births, one :class:`Span` per tas
 still running when it was read. Everything the profiler outputs (trace, report, summary,
 what-if, lints) reads a timeline, and nothing else: the recorder
 (:mod:`tpe_insight.profiler.recorder`) builds one, :func:`Timeline.from_dict` rebuilds one from a
-trace file, tests make one by hand. This module imports no other part of the profiler.
+trace file, tests make one by hand. It imports no other part of the profiler but the plain-data
+aggregates (:mod:`tpe_insight.profiler.aggregate`: the exact totals a timeline carries beside
+its sample of spans).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpe_insight.profiler.aggregate import PoolActivity, SampleRule, TaskTotals
 from tpe_insight.typing import ALL_OUTCOMES, CANCELLED, ERROR, NOT_RUN, SUCCESS, SpanOutcome
 
 __all__ = [
@@ -27,10 +30,14 @@ __all__ = [
     "Span",
     "Timeline",
     "WorkerRecord",
+    "span_tuple",
 ]
 
-#: Spans kept by default: about 20 MB of tuples, hours of a busy pool's recent history.
-DEFAULT_CAPACITY = 100_000
+#: Spans kept with per-span detail by default (the sample, see
+#: :class:`~tpe_insight.profiler.aggregate.SampleRule`): about 1 KB each in trace.json (a few
+#: MB), and post-processing stays well under a second. Totals and percentiles cover every span
+#: whatever the capacity.
+DEFAULT_CAPACITY = 6_000
 
 #: A task still running this many seconds after it started, when the profile is read, is
 #: reported as stuck (with its worker's stack). Long enough that ordinary slow I/O is not flagged.
@@ -124,6 +131,13 @@ class Timeline:
     capacity: int = DEFAULT_CAPACITY
     stuck_after: float = DEFAULT_STUCK_AFTER
     pool_instances: dict[str, int] = field(default_factory=dict)
+    #: Exact totals per (pool, task) over every span recorded, including those without
+    #: per-span detail. None for a timeline made by hand: the totals are then those of ``spans``.
+    totals: list[TaskTotals] | None = None
+    #: Per pool: binned queue depth / busy workers over every span (None: derive from spans).
+    activity: dict[int, PoolActivity] | None = None
+    #: Which spans kept their detail (None: all of them).
+    sample_rule: SampleRule | None = None
 
     def pool(self, pool_id: int) -> PoolRecord:
         """The record of pool ``pool_id`` (KeyError if unknown)."""
@@ -132,12 +146,36 @@ class Timeline:
                 return record
         raise KeyError(pool_id)
 
-    def counts(self, pool_id: int | None = None) -> dict[str, int]:
-        """Number of spans per outcome, every outcome present (0 when none)."""
-        result: dict[str, int] = dict.fromkeys(ALL_OUTCOMES, 0)
+    @property
+    def recorded(self) -> int:
+        """Spans recorded, with or without per-span detail."""
+        return len(self.spans) + self.dropped
+
+    def task_totals(self) -> list[TaskTotals]:
+        """Exact totals per (pool, task): the recorder's, or computed from ``spans``."""
+        if self.totals is not None:
+            return self.totals
+        by_key: dict[tuple[int, str], TaskTotals] = {}
         for span in self.spans:
-            if pool_id is None or span.pool_id == pool_id:
-                result[span.outcome] += 1
+            key = (span.pool_id, span.task)
+            totals = by_key.get(key)
+            if totals is None:
+                totals = by_key[key] = TaskTotals(span.pool_id, span.task)
+            totals.add(span_tuple(span))
+        return list(by_key.values())
+
+    def pool_activity(self, pool_id: int) -> PoolActivity | None:
+        """The recorder's activity bins of one pool, or None (hand-made timeline, or a pool
+        with no span)."""
+        return None if self.activity is None else self.activity.get(pool_id)
+
+    def counts(self, pool_id: int | None = None) -> dict[str, int]:
+        """Number of tasks per outcome over every span recorded, every outcome present."""
+        result: dict[str, int] = dict.fromkeys(ALL_OUTCOMES, 0)
+        for totals in self.task_totals():
+            if pool_id is None or totals.pool_id == pool_id:
+                for outcome, n in totals.counts.items():
+                    result[outcome] = result.get(outcome, 0) + n
         return result
 
     # The trace file carries this dict (see profiler/trace.py), so `tpe-insight report` rebuilds
@@ -184,6 +222,11 @@ class Timeline:
             "capacity": self.capacity,
             "stuck_after": self.stuck_after,
             "pool_instances": dict(self.pool_instances),
+            "totals": None if self.totals is None else [t.to_dict() for t in self.totals],
+            "activity": None
+            if self.activity is None
+            else [[pool_id, a.to_dict()] for pool_id, a in self.activity.items()],
+            "sample_rule": None if self.sample_rule is None else self.sample_rule.to_dict(),
         }
 
     @classmethod
@@ -204,6 +247,31 @@ class Timeline:
                 capacity=int(data["capacity"]),
                 stuck_after=float(data["stuck_after"]),
                 pool_instances={str(k): int(v) for k, v in data["pool_instances"].items()},
+                totals=None
+                if data.get("totals") is None
+                else [TaskTotals.from_dict(t) for t in data["totals"]],
+                activity=None
+                if data.get("activity") is None
+                else {int(p): PoolActivity.from_dict(a) for p, a in data["activity"]},
+                sample_rule=None
+                if data.get("sample_rule") is None
+                else SampleRule.from_dict(data["sample_rule"]),
             )
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed timeline: {type(exc).__name__}: {exc}") from None
+
+
+def span_tuple(span: Span) -> tuple[Any, ...]:
+    """A span in the recorder's raw tuple layout (what the aggregates fold)."""
+    return (
+        None,
+        span.outcome,
+        span.submitted_at,
+        span.started_at,
+        span.ended_at,
+        span.cpu_seconds,
+        span.worker_id,
+        span.submitter,
+        span.exception,
+        span.message,
+    )

@@ -11,7 +11,12 @@ Layout of the trace (open it in https://ui.perfetto.dev or chrome://tracing):
 * a ``submitting threads`` process with one track per thread that submitted work, holding a short
   ``submit`` slice, and a flow arrow (``ph: "s"`` → ``"f"``, ``bp: "e"``) from it to the task's
   slice on the worker: flows bind to an enclosing slice, so both ends need one;
-* counter tracks per pool: ``queue depth`` and ``busy workers``.
+* counter tracks per pool: ``queue depth`` and ``busy workers`` (exact, from the spans, when the
+  timeline holds every span of the pool; otherwise the recorder's time-weighted bin averages,
+  which cover every span);
+* ``otherData.tpe_insight.sample`` says which spans have slices: past the recorder's capacity,
+  only a bounded sample does (the rule, :class:`~tpe_insight.profiler.aggregate.SampleRule`, is
+  written there in words), so the file stays under about 20 MB whatever the task count.
 
 Timestamps are microseconds (the format's unit) from the earliest recorded time. The recorded
 timeline itself rides along under ``otherData.tpe_insight`` (``otherData`` is the format's
@@ -228,8 +233,21 @@ def to_trace(timeline: Timeline) -> dict[str, Any]:
     by_pool: dict[int, list[Span]] = {}
     for span in timeline.spans:
         by_pool.setdefault(span.pool_id, []).append(span)
-    for pool_id, spans in by_pool.items():
+    counts = {t.pool_id: 0 for t in timeline.task_totals()}
+    for totals in timeline.task_totals():
+        counts[totals.pool_id] += totals.total
+    for pool_id in sorted(set(by_pool) | set(counts)):
         pid = _pid(pool_id)
+        spans = by_pool.get(pool_id, [])
+        activity = timeline.pool_activity(pool_id)
+        if activity is not None and counts.get(pool_id, 0) > len(spans):
+            # Only a sample has per-span detail: chart the exact bin averages instead (values
+            # are the time-weighted mean over each bin, so they can be fractional).
+            for time, queued_avg, busy_avg in activity.series():
+                ts = max(0.0, us(time))
+                events.append(_counter("queue depth", pid, ts, queued=round(queued_avg, 3)))
+                events.append(_counter("busy workers", pid, ts, busy=round(busy_avg, 3)))
+            continue
         for time, queued, busy in counter_series(spans):
             ts = us(time)
             events.append(_counter("queue depth", pid, ts, queued=queued))
@@ -243,10 +261,20 @@ def to_trace(timeline: Timeline) -> dict[str, Any]:
             "tpe_insight": {
                 "format": FORMAT,
                 "version": FORMAT_VERSION,
+                "sample": _sample_text(timeline),
                 "timeline": timeline.to_dict(),
             }
         },
     }
+
+
+def _sample_text(timeline: Timeline) -> str:
+    """What the trace's slices cover, in one sentence (also shown by the report)."""
+    if timeline.dropped == 0:
+        return f"every one of the {len(timeline.spans)} spans recorded has its slice"
+    rule = timeline.sample_rule
+    how = rule.describe() if rule is not None else "the rest were dropped"
+    return f"{len(timeline.spans)} of {timeline.recorded} spans recorded have their slices; {how}"
 
 
 def _pool_title(label: str, pool: Any) -> str:
@@ -272,7 +300,7 @@ def _instant(
     return event
 
 
-def _counter(name: str, pid: int, ts: float, **values: int) -> dict[str, Any]:
+def _counter(name: str, pid: int, ts: float, **values: float) -> dict[str, Any]:
     return {"ph": "C", "name": name, "pid": pid, "tid": POOL_TID, "ts": ts, "args": values}
 
 
