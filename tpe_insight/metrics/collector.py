@@ -179,8 +179,9 @@ def _collect_pool(pool: PoolSeries, fam: dict[str, Any]) -> None:
     if not isinstance(labels, _PoolLabels):
         labels = pool.export = _PoolLabels(p, _le_labels(pool.bounds))
     submitted = queued = running = 0
-    pool_wait = [0] * (len(pool.bounds) + 1)
-    pool_run = [0] * (len(pool.bounds) + 1)
+    empty = [0] * (len(pool.bounds) + 1)
+    wait_rows: list[list[int]] = [empty]
+    run_rows: list[list[int]] = [empty]
     pool_wait_sum = pool_run_sum = 0.0
     finished = fam["tpe_tasks_finished_total"]
     exceptions = fam["tpe_task_exceptions_total"]
@@ -188,7 +189,7 @@ def _collect_pool(pool: PoolSeries, fam: dict[str, Any]) -> None:
     run_family = fam["tpe_task_run_seconds"]
     cpu_family = fam["tpe_task_cpu_seconds_total"]
     for series in tasks:
-        snap = series.snapshot()
+        snap = series.snapshot(columns=False)
         queued += snap.queued
         running += snap.running
         submitted += snap.submitted
@@ -202,21 +203,24 @@ def _collect_pool(pool: PoolSeries, fam: dict[str, Any]) -> None:
         for exc_name, n in sorted(snap.exceptions.items()):
             _scrape.counter(exceptions, task_labels.exception(exc_name), n)
         # Per task, the exact mean (_count, _sum); the quantiles come from the pool's histograms.
-        _scrape.summary(wait_family, task_labels.base, sum(snap.wait_counts), snap.wait_sum)
-        _scrape.summary(run_family, task_labels.base, sum(snap.run_counts), snap.run_sum)
+        _scrape.summary(wait_family, task_labels.base, snap.wait_count, snap.wait_sum)
+        _scrape.summary(run_family, task_labels.base, snap.run_count, snap.run_sum)
         _scrape.counter(cpu_family, task_labels.base, snap.cpu_sum)
-        pool_wait = _scrape.add_columns(pool_wait, snap.wait_counts)
-        pool_run = _scrape.add_columns(pool_run, snap.run_counts)
+        wait_rows.extend(snap.wait_rows)
+        run_rows.extend(snap.run_rows)
         pool_wait_sum += snap.wait_sum
         pool_run_sum += snap.run_sum
     _scrape.histogram(
         fam["tpe_pool_queue_wait_seconds"],
         labels.wait,
-        list(itertools.accumulate(pool_wait)),
+        list(itertools.accumulate(_scrape.sum_columns(wait_rows))),
         pool_wait_sum,
     )
     _scrape.histogram(
-        fam["tpe_pool_run_seconds"], labels.run, list(itertools.accumulate(pool_run)), pool_run_sum
+        fam["tpe_pool_run_seconds"],
+        labels.run,
+        list(itertools.accumulate(_scrape.sum_columns(run_rows))),
+        pool_run_sum,
     )
     base = labels.base
     _scrape.counter(fam["tpe_tasks_submitted_total"], base, submitted)
