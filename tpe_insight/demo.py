@@ -386,8 +386,9 @@ def _run(args: argparse.Namespace, backend: Backend, out: Callable[[str], None])
     )
 
     out(
-        "\nwhat the metrics say (read back from the Prometheus registry; quantiles are"
-        " interpolated within histogram buckets, as PromQL's histogram_quantile does):"
+        "\nwhat the metrics say (read back from the Prometheus registry; the pool's quantiles are"
+        " interpolated within its histogram buckets, as PromQL's histogram_quantile does; the"
+        " per-task means are exact):"
     )
     pools = read_metrics(registry)
     for label in ("model_variables", "model_variables_failing"):
