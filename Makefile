@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-dev
 
 # demo-postgres: on DSN=postgresql://... if given, else on a throwaway local server (initdb in a
 # temp dir, 127.0.0.1, a free port; stopped and removed at the end, on Ctrl-C and on failure too).
-.PHONY: demo demo-postgres bench-postgres test test-loaded lint typecheck unit matrix bench bench-memory bench-profiler soak clean
+.PHONY: demo demo-postgres bench-postgres test test-loaded lint typecheck unit matrix bench bench-memory bench-profiler bench-truth soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ bench-memory: $(STAMP)
 	TPE_BENCH_MEMORY_TASKS=1000000 $(PY) -m pytest benchmarks/test_memory.py --benchmark-only \
 		-q -p no:cacheprovider --benchmark-json=.benchmarks/memory.json $(ARGS)
 	$(PY) -m benchmarks.report .benchmarks/memory.json
+
+# The profiler's claims against measured runs (a few minutes): each corpus workload at 1, 2, 4, 8
+# workers, profiled once at 4; prints predicted vs measured and saves .benchmarks/truth.json.
+bench-truth: $(STAMP)
+	@mkdir -p .benchmarks
+	$(PY) -m benchmarks.truth --json .benchmarks/truth.json $(ARGS)
 
 # The profiler at scale: plain vs `tpe-insight run` of 50k and 1M no-op tasks, fresh interpreters,
 # alternating rounds: wall ratio, peak RSS, post-processing time, trace/report sizes.

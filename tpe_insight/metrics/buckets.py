@@ -3,7 +3,7 @@
 One bound set, for the two per-pool histograms (``tpe_pool_queue_wait_seconds``,
 ``tpe_pool_run_seconds``), the only histograms exported: per (pool, task) the queue wait and the
 run time are summaries (``_count`` and ``_sum``: an exact mean in 2 samples; see
-``docs/design-notes.md`` entry 26 for why, and the scrape it buys).
+``docs/design-notes.md`` entry 27 for why, and the scrape it buys).
 
 :data:`POOL_BUCKETS` is fine: ``histogram_quantile`` interpolates linearly inside a bucket, so its
 error on a narrow distribution is up to the bucket's width. A real "50 ms" task takes 50.2 ms,

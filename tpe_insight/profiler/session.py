@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from tpe_insight.patch import install, installed, uninstall
+from tpe_insight.profiler.jsonout import write_summary_json
 from tpe_insight.profiler.recorder import Recorder
 from tpe_insight.profiler.report import write_report
 from tpe_insight.profiler.text import render_summary
@@ -103,6 +104,11 @@ class Profile:
         """Write the self-contained HTML report; return the path. Exception messages are left
         out unless ``include_messages`` (classes and counts are always there)."""
         return write_report(self.timeline, Path(path), include_messages=include_messages)
+
+    def write_summary_json(self, path: str | Path) -> Path:
+        """Write ``summary.json`` (numbers and the model's claims; schema in
+        ``docs/profiler-model.md``); return the path."""
+        return write_summary_json(self.timeline, Path(path))
 
     def __enter__(self) -> Profile:
         return self.start()
