@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
+import importlib
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from tpe_insight.demo_data import (
@@ -49,45 +49,20 @@ from tpe_insight.demo_data import (
 )
 from tpe_insight.pgcluster import ClusterError, ThrowawayCluster
 
-
-def _lazy_module(name: str) -> ModuleType:
-    """``name`` as a module that runs on first attribute access (``importlib.util.LazyLoader``,
-    the stdlib's tool for this), or ImportError if it is not installed.
-
-    Why: this module is imported by the SQLite demo and so by the ``tpe-insight`` CLI, and
-    executing psycopg costs about 0.25 s here, paid by every ``tpe-insight run`` that never
-    touches PostgreSQL. :func:`require_psycopg` loads both modules for real (in the calling
-    thread, before any worker can touch them), so a broken install still fails there, with the
-    extra named.
-    """
-    module = sys.modules.get(name)
-    if module is not None:
-        return module
-    spec = importlib.util.find_spec(name)  # None also when sys.modules[name] is None (blocked)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"No module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
-
-
 # The optional extra: without it this module still imports (the SQLite demo imports it), and
-# the PostgreSQL demo says what to install. Loaded lazily (see _lazy_module).
-_MISSING: ImportError | None = None
+# the PostgreSQL demo says what to install. Imported by require_psycopg(), which every entry
+# point that talks to a server calls first, not here: this module is imported by the SQLite
+# demo and so by the ``tpe-insight`` CLI, and executing psycopg costs about 0.2 s of CPU, paid
+# by every ``tpe-insight run`` that never touches PostgreSQL. (A plain import in a function,
+# not importlib's LazyLoader: that one is not thread-safe before CPython 3.12.3, and a profiled
+# program that imports psycopg itself would get the lazy module.)
 if TYPE_CHECKING:
     import psycopg
     import psycopg.conninfo
     import psycopg.errors
     import psycopg_pool
 else:
-    try:
-        psycopg = _lazy_module("psycopg")
-        psycopg_pool = _lazy_module("psycopg_pool")
-    except ImportError as exc:
-        _MISSING = exc
+    psycopg = psycopg_pool = None
 
 __all__ = [
     "SCHEMA",
@@ -121,6 +96,7 @@ def _one_line(exc: BaseException) -> str:
 
 def connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
     """A connection with the demo's session options, or a one-line :class:`DemoError`."""
+    require_psycopg()
     try:
         params = psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
@@ -212,6 +188,7 @@ class PostgresRunner:
     """
 
     def __init__(self, pool: psycopg_pool.ConnectionPool[Any]) -> None:
+        require_psycopg()
         self.pool = pool
         self._lock = threading.Lock()
         self._ended = threading.Condition(self._lock)  # notified when a query leaves the server
@@ -288,6 +265,7 @@ def open_pool(dsn: str, size: int) -> psycopg_pool.ConnectionPool[Any]:
     Autocommit: the queries are single SELECTs, and a cancelled one then leaves its connection
     idle at once, not idle in an aborted transaction until the pool rolls it back.
     """
+    require_psycopg()
     pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
         dsn,
         min_size=size,
@@ -417,19 +395,22 @@ def _sigterm_as_exit() -> Callable[[], object]:
 
 
 def require_psycopg() -> None:
-    """:class:`DemoError` naming the extra when psycopg or psycopg_pool is missing."""
-    missing = _MISSING
-    if missing is None:
-        try:  # run the lazily loaded modules now (see _lazy_module)
-            _ = psycopg.errors.QueryCanceled, psycopg.conninfo.conninfo_to_dict
-            _ = psycopg_pool.ConnectionPool, psycopg_pool.PoolTimeout
-        except ImportError as exc:
-            missing = exc
-    if missing is not None:
+    """Import psycopg and psycopg_pool (once); :class:`DemoError` naming the extra when either
+    is missing."""
+    global psycopg, psycopg_pool
+    if psycopg_pool is not None:
+        return
+    try:
+        driver = importlib.import_module("psycopg")
+        importlib.import_module("psycopg.conninfo")
+        importlib.import_module("psycopg.errors")
+        pool_module = importlib.import_module("psycopg_pool")
+    except ImportError as exc:
         raise DemoError(
             "the PostgreSQL demo needs psycopg 3 and psycopg_pool: pip install"
-            f" 'tpe-insight[postgres]' ({missing})"
-        )
+            f" 'tpe-insight[postgres]' ({exc})"
+        ) from None
+    psycopg, psycopg_pool = driver, pool_module
 
 
 def open_backend(args: argparse.Namespace, out: Callable[[str], None]) -> PostgresBackend:

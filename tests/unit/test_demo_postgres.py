@@ -306,12 +306,12 @@ def test_latency_is_refused_on_postgres(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_the_cli_does_not_execute_psycopg_until_the_postgres_demo_needs_it() -> None:
     """``tpe-insight run`` imports the demo modules (through the CLI) but must not pay for
-    executing psycopg; the PostgreSQL demo's ``require_psycopg`` then loads it for real."""
+    importing psycopg; the PostgreSQL demo's ``require_psycopg`` then imports it."""
     program = (
         "import sys, json; import tpe_insight.cli; from tpe_insight import demo_postgres;"
-        " before = ['psycopg.pq' in sys.modules, 'psycopg_pool.pool' in sys.modules];"
+        " before = ['psycopg' in sys.modules, 'psycopg_pool' in sys.modules];"
         " demo_postgres.require_psycopg();"
-        " after = ['psycopg.pq' in sys.modules, 'psycopg_pool.pool' in sys.modules];"
+        " after = ['psycopg' in sys.modules, 'psycopg_pool' in sys.modules];"
         " print(json.dumps([before, after, callable(demo_postgres.psycopg.connect)]))"
     )
     proc = subprocess.run(
