@@ -155,6 +155,17 @@ REJECT_REASONS = ("shutdown", "broken")
 OUTCOMES = ("success", "error", "cancelled")
 
 
+class _OwnerToken:
+    """Lives only in its thread's ``threading.local`` slot of one series.
+
+    CPython frees a thread's thread-local values when the thread's state is cleared, whatever
+    started the thread (``threading``, ``_thread.start_new_thread``, a C extension's
+    ``PyGILState_Ensure``), so "the token is gone" means "the owner can never write again".
+    """
+
+    __slots__ = ("__weakref__",)
+
+
 class Shard:
     """One thread's counts for one (pool, task) series. Only its owner thread writes it."""
 
@@ -164,18 +175,22 @@ class Shard:
         "exceptions",
         "failed",
         "not_run_failed",
+        "owner",
         "run_counts",
         "run_sum",
         "started",
         "submitted",
         "succeeded",
-        "thread",
         "wait_counts",
         "wait_sum",
     )
 
-    def __init__(self, n_buckets: int, thread: threading.Thread | None) -> None:
-        self.thread = thread
+    def __init__(self, n_buckets: int, owner: weakref.ref[_OwnerToken] | None) -> None:
+        # A weak reference to a token kept in the owner thread's thread-local slot, never the
+        # Thread object: holding the Thread kept every stopped worker alive until the next
+        # retire (CPython's own tests saw them as dangling threads), and threads not started
+        # by ``threading`` have no Thread object that ever reports them dead.
+        self.owner = owner
         self.submitted = 0
         self.started = 0
         self.succeeded = 0
@@ -284,10 +299,12 @@ class TaskSeries:
             return self._new_shard()
 
     def _new_shard(self) -> Shard:
-        shard = Shard(len(self.bounds) + 1, threading.current_thread())
+        token = _OwnerToken()
+        shard = Shard(len(self.bounds) + 1, weakref.ref(token))
         with self._lock:
             self._retire_dead()
             self._shards.append(shard)
+        self._local.token = token
         self._local.shard = shard
         return shard
 
@@ -298,8 +315,8 @@ class TaskSeries:
         """
         alive: list[Shard] = []
         for shard in self._shards:
-            thread = shard.thread
-            if thread is not None and not thread.is_alive() and thread.ident is not None:
+            owner = shard.owner
+            if owner is not None and owner() is None:
                 self._retired.add(shard)
             else:
                 alive.append(shard)
