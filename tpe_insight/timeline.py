@@ -41,7 +41,7 @@ from typing import Any
 
 from tpe_insight import global_sinks, naming
 from tpe_insight.lifecycle import PoolInfo, Sink, TaskInfo
-from tpe_insight.patch import install, installed, uninstall
+from tpe_insight.patch import install, uninstall
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -325,7 +325,12 @@ class Recorder(Sink):
 
     def pool_shutdown(self, pool: PoolInfo, wait: bool, cancel_futures: bool) -> None:
         """Mark the shutdown; with ``wait=False``, note the pool's tasks still running."""
-        self._shutdowns[pool.pool_id] = pool.clock()
+        with self._lock:
+            self._shutdowns[pool.pool_id] = pool.clock()
+            # Bounded like the pools themselves: a program that makes a pool per request
+            # would otherwise grow this dict by one entry per request, forever.
+            if len(self._shutdowns) > MAX_POOL_RECORDS:
+                del self._shutdowns[next(iter(self._shutdowns))]
         if not wait:
             self._note_running(pool.pool_id, "shutdown", 0.0)
 
@@ -593,8 +598,8 @@ class Profile:
         if self._active:
             raise RuntimeError("profile already started")
         if self.patch_stdlib:
-            self._patched = not installed()
-            install()
+            install()  # calls nest: our uninstall() in stop() undoes only this one
+            self._patched = True
         self.recorder.attach()
         self._active = True
         self._timeline = None
