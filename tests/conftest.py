@@ -19,7 +19,8 @@ def registry() -> CollectorRegistry:
 @pytest.fixture(autouse=True)
 def _reset_globals() -> Iterator[None]:
     yield
-    tpe_insight.uninstall()
+    while tpe_insight.installed():  # install() calls nest
+        tpe_insight.uninstall()
     structlog.reset_defaults()
 
 

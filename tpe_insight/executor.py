@@ -47,8 +47,7 @@ __all__ = ["StdlibThreadPoolExecutor", "ThreadPoolExecutor"]
 
 T = TypeVar("T")
 
-#: The class we extend, captured at import time so that ``install()`` (which replaces the name in
-#: ``concurrent.futures``) can never make us inherit from ourselves.
+#: The class we extend (``install()`` instruments this very class in place; see patch.py).
 StdlibThreadPoolExecutor = _stdlib_thread.ThreadPoolExecutor
 
 CpuTime = Literal["fast", "exact", "off"]
@@ -98,8 +97,12 @@ class _WorkerExit:
 
 _tls = threading.local()
 _get_ident = threading.get_ident
-# Called directly rather than through super(): a super object per submit is one more allocation.
+# The stdlib's own functions, called directly rather than through super(): a super object per
+# submit is one more allocation, and install() instruments the stdlib class in place by running
+# these methods on plain stdlib instances, where super(ThreadPoolExecutor, self) would fail.
+_stdlib_init = StdlibThreadPoolExecutor.__init__
 _stdlib_submit = StdlibThreadPoolExecutor.submit
+_stdlib_shutdown = StdlibThreadPoolExecutor.shutdown
 
 
 class _WorkerInit:
@@ -405,8 +408,10 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         # wrapper is always callable, so a bad user initializer is re-validated by the stdlib
         # class itself: the exception (type, message, precedence) is exactly the stdlib's.
         if initializer is not None and not callable(initializer):
-            StdlibThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)
-        label = self._pool_label(name, thread_name_prefix)
+            # On a bare instance: constructing the class would recurse while install() is on.
+            probe = object.__new__(StdlibThreadPoolExecutor)
+            _stdlib_init(probe, max_workers, thread_name_prefix, initializer, initargs)
+        label = ThreadPoolExecutor._pool_label(name, thread_name_prefix)
         options = _Options(
             metrics=metrics,
             registry=registry,
@@ -443,7 +448,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             all_sinks.insert(0, options.log_sink)
         hooks = Hooks(pool, all_sinks)
         worker_init = _WorkerInit(pool, hooks, initializer, initargs)
-        super().__init__(max_workers, thread_name_prefix, worker_init, ())
+        _stdlib_init(self, max_workers, thread_name_prefix, worker_init, ())
         pool.max_workers = _max_workers_of(self, max_workers)
 
         self._tpe_pool = pool
@@ -485,13 +490,18 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         return naming.call_site_label(frame)
 
     # -- tasks --
+    # The methods below are called as ``ThreadPoolExecutor.method(self, ...)``, never through
+    # ``self``: install() runs them on plain stdlib instances (and on instances of classes that
+    # subclassed the stdlib class), which do not have them.
 
     def _task_info(self, fn: Callable[..., Any]) -> TaskInfo:
         """The TaskInfo for ``fn``'s label, cached by code object for plain functions."""
         if not self._tpe_options.task_labels:
             task = self._tpe_all_tasks
             if task is None:
-                task = self._tpe_all_tasks = self._new_task_info(naming.ALL_TASKS)
+                task = self._tpe_all_tasks = ThreadPoolExecutor._new_task_info(
+                    self, naming.ALL_TASKS
+                )
             return task
         last_fn, last_task = self._tpe_last
         if fn is last_fn and last_task is not None:  # map() and submit loops: same callable
@@ -510,7 +520,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         with self._tpe_tasks_lock:
             task = self._tpe_tasks.get(label)
             if task is None:
-                task = self._new_task_info(label)
+                task = ThreadPoolExecutor._new_task_info(self, label)
                 if len(self._tpe_tasks) < _TASK_CACHE_LIMIT:
                     self._tpe_tasks[label] = task
             if code is not None and len(self._tpe_code_tasks) < _TASK_CACHE_LIMIT:
@@ -532,7 +542,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Schedule ``fn(*args, **kwargs)``; as the stdlib, plus the lifecycle records."""
-        task = self._task_info(fn)
+        task = ThreadPoolExecutor._task_info(self, fn)
         submitted_at = task.pool.clock()
         try:
             if self._tpe_options.propagate_context:
@@ -552,10 +562,10 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                     self, _run_task, task, submitted_at, _get_ident(), fn, *args, **kwargs
                 )
         except BrokenThreadPool as exc:  # a RuntimeError too: test it first
-            self._rejected("broken", exc)
+            ThreadPoolExecutor._rejected(self, "broken", exc)
             raise
         except RuntimeError as exc:
-            self._rejected("shutdown", exc)
+            ThreadPoolExecutor._rejected(self, "shutdown", exc)
             raise
         series = task.series
         if series is not None:
@@ -580,7 +590,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """As the stdlib; the first call also closes the pool's gauges and logs a summary."""
         try:
-            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+            _stdlib_shutdown(self, wait=wait, cancel_futures=cancel_futures)
         finally:
             with self._tpe_shutdown_lock:
                 first = not self._tpe_is_shut_down
