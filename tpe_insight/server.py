@@ -38,10 +38,6 @@ _log = logging.getLogger("tpe_insight")
 class _Handler(WSGIRequestHandler):
     """One request per connection, under the server's idle timeout, without access logs."""
 
-    def setup(self) -> None:
-        self.timeout = self.server.idle_timeout  # type: ignore[attr-defined]
-        super().setup()
-
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are frequent; logging each one would drown the application's logs."""
 
@@ -55,7 +51,9 @@ class _Server(ThreadingMixIn, WSGIServer):
     idle_timeout = 30.0
 
     def finish_request(self, request: Any, client_address: Any) -> None:
+        # The handler leaves the socket's timeout as it finds it (its own ``timeout`` is None).
         if self.ssl_context is None:
+            request.settimeout(self.idle_timeout)
             super().finish_request(request, client_address)
             return
         request.settimeout(self.handshake_timeout)
@@ -64,6 +62,7 @@ class _Server(ThreadingMixIn, WSGIServer):
                 request, server_side=True, do_handshake_on_connect=False
             )
             tls.do_handshake()
+            tls.settimeout(self.idle_timeout)
         except OSError:  # ssl.SSLError and timeouts included: refuse this client only
             with contextlib.suppress(OSError):
                 request.close()
@@ -172,7 +171,7 @@ def start_metrics_server(
         idle_timeout = idle
 
     try:
-        server = make_server(sockaddr[0], port, make_wsgi_app(registry), Server, _Handler)
+        server = make_server(str(sockaddr[0]), port, make_wsgi_app(registry), Server, _Handler)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot serve metrics on {addr}:{port}: {exc.strerror}") from exc
     thread = threading.Thread(
