@@ -597,7 +597,10 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                 self._tpe_is_shut_down = True
             if first:
                 if self._tpe_close is not None:
-                    self._tpe_close()
+                    try:
+                        self._tpe_close()
+                    except Exception as exc:  # shutdown() must never fail because of us
+                        report_failure(self._tpe_pool, self._tpe_close, exc)
                 hooks = self._tpe_hooks.pool_shutdown
                 if hooks:
                     dispatch(self._tpe_pool, hooks, self._tpe_pool, wait, cancel_futures)
@@ -633,6 +636,8 @@ def _metrics_backend(
         return None, None
     try:
         if multiprocess.ENV_VAR in os.environ:
+            if not multiprocess.directory_usable():
+                return None, None
             sink = multiprocess.MultiprocessSink(
                 options.registry,
                 buckets=options.buckets,
