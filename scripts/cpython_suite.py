@@ -130,14 +130,17 @@ result = unittest.TextTestRunner(
     stream=sys.stderr, verbosity=2, resultclass=WatchdogResult
 ).run(suite)
 wall = time.monotonic() - started
+cleanup = [w for w in warnings if "threading_cleanup" in w]
 dangling = [w for w in warnings if "threading_cleanup" in w or "angling" in w]
-print("CPYTHON-SUITE " + json.dumps({
+# A leading newline: support.verbose timings end their line with a space, not a newline.
+print("\\nCPYTHON-SUITE " + json.dumps({
     "total": result.testsRun,
     "failures": [t.id() for t, _ in result.failures],
     "errors": [t.id() for t, _ in result.errors],
     "unexpected_successes": [t.id() for t in result.unexpectedSuccesses],
     "skipped": len(result.skipped),
     "dangling": len(dangling),
+    "cleanup_warnings": len(cleanup),
     "dangling_samples": dangling[:5],
     "wall": wall,
 }), flush=True)
@@ -231,8 +234,8 @@ def run_once(venv_python: Path, modules: list[str], mode: str, timeout: float, l
         )
     wall = time.monotonic() - started
     for line in proc.stdout.splitlines():
-        if line.startswith("CPYTHON-SUITE "):
-            data = json.loads(line.removeprefix("CPYTHON-SUITE "))
+        if "CPYTHON-SUITE " in line:
+            data = json.loads(line.partition("CPYTHON-SUITE ")[2])
             data["rc"] = proc.returncode
             return data
     # No summary: the watchdog fired or the interpreter died.
@@ -243,6 +246,7 @@ def run_once(venv_python: Path, modules: list[str], mode: str, timeout: float, l
         "unexpected_successes": [],
         "skipped": 0,
         "dangling": 0,
+        "cleanup_warnings": 0,
         "dangling_samples": [],
         "wall": wall,
         "rc": proc.returncode,
@@ -286,11 +290,12 @@ def main(argv: list[str] | None = None) -> int:
         own_bad = ours_bad - bad(std)
         passed = ours["total"] - len(ours_bad)
         ratio = ours["wall"] / std["wall"] if std["wall"] else float("nan")
-        ok = not own_bad and ours["dangling"] == 0 and ours["total"] > 0
+        ok = not own_bad and ours["dangling"] == 0 and ours["total"] > 0 and std["total"] > 0
         (ran if ok else failed).append(minor)
         lines.append(
             f"python {minor}: {passed}/{ours['total']} passed, {ours['dangling']} dangling-thread"
-            f" warnings, wall {ours['wall']:.1f} s vs stdlib {std['wall']:.1f} s"
+            f" warnings ({ours['cleanup_warnings']} threading_cleanup failures),"
+            f" wall {ours['wall']:.1f} s vs stdlib {std['wall']:.1f} s"
             f" ({ratio:.2f}x; stdlib {std['total'] - len(bad(std))}/{std['total']} passed,"
             f" {std['dangling']} dangling) {'OK' if ok else 'FAILED'}"
         )
