@@ -34,6 +34,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
+from types import CodeType, FunctionType, MethodType
 from typing import Any, Literal, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -213,6 +214,10 @@ def _run_task(
         return fn(*args, **kwargs)
     except BaseException as raised:
         exc = raised
+        # The traceback the future keeps holds this frame: drop the callable and arguments
+        # from it, as the stdlib's _WorkItem.run drops itself (bpo-16284), so a failed future
+        # keeps them no longer than the stdlib does.
+        fn = args = kwargs = None  # type: ignore[assignment]
         raise
     finally:
         ended_at = pool.clock()
@@ -268,8 +273,25 @@ def _run_task_in_context(
     **kwargs: Any,
 ) -> T:
     """Like :func:`_run_task`, inside the submitter's ``contextvars`` context."""
-    result: T = _run_task(task, submitted_at, submitter, context.run, fn, *args, **kwargs)
+    try:
+        result: T = _run_task(task, submitted_at, submitter, context.run, fn, *args, **kwargs)
+    except BaseException:
+        fn = args = kwargs = context = None  # type: ignore[assignment]  # see _run_task
+        raise
     return result
+
+
+def _code_of(fn: object) -> CodeType | None:
+    """The code object of a plain function or bound method, the task-label cache key; ``None``
+    for anything else. Reads only the exact built-in types: ``getattr(fn, "__code__")`` would
+    run a user ``__getattr__``, which may raise (the attribute-bag pattern) or recurse."""
+    kind = type(fn)
+    if kind is MethodType:
+        fn = fn.__func__  # type: ignore[attr-defined]
+        kind = type(fn)
+    if kind is FunctionType:
+        return fn.__code__  # type: ignore[attr-defined,no-any-return]
+    return None
 
 
 def _count_exception(task: TaskInfo, exceptions: dict[str, int], exc: BaseException) -> None:
@@ -494,7 +516,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
     # ``self``: install() runs them on plain stdlib instances (and on instances of classes that
     # subclassed the stdlib class), which do not have them.
 
-    def _task_info(self, fn: Callable[..., Any]) -> TaskInfo:
+    def _task_info(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> TaskInfo:
         """The TaskInfo for ``fn``'s label, cached by code object for plain functions."""
         if not self._tpe_options.task_labels:
             task = self._tpe_all_tasks
@@ -510,13 +532,13 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         # equal by content (not by file or module), so ``def handler(): ...`` at the same line
         # of two modules would share one entry and one module's label. The entry keeps the code
         # object alive, so its id cannot be reused while cached.
-        code = getattr(fn, "__code__", None)
+        code = _code_of(fn)
         if code is not None:
             entry = self._tpe_code_tasks.get(id(code))
             if entry is not None and entry[0] is code:
                 self._tpe_last = (fn, entry[1])  # one attribute: read and written atomically
                 return entry[1]
-        label = naming.task_label(fn)
+        label = naming.task_label(fn, args)
         with self._tpe_tasks_lock:
             task = self._tpe_tasks.get(label)
             if task is None:
@@ -542,7 +564,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Schedule ``fn(*args, **kwargs)``; as the stdlib, plus the lifecycle records."""
-        task = ThreadPoolExecutor._task_info(self, fn)
+        task = ThreadPoolExecutor._task_info(self, fn, args)
         submitted_at = task.pool.clock()
         try:
             if self._tpe_options.propagate_context:
