@@ -203,14 +203,20 @@ def no_gc() -> Iterator[None]:
         gc.enable()
 
 
+class Items(list):  # type: ignore[type-arg]
+    """A list we can watch: its bound ``index`` raises from C code, so no frame of the task
+    itself holds the callable or the argument (only the pool's frames could)."""
+
+
 def test_5_a_failed_future_keeps_neither_callable_nor_arguments(no_gc: None) -> None:
     def scenario(pool_class: PoolFactory) -> Any:
         with pool_class(1) as pool:
-            fn, arg = Payload(), Payload()
-            refs = weakref.ref(fn), weakref.ref(arg)
-            future = pool.submit(fn, arg)
+            owner, arg = Items(), Payload()
+            refs = weakref.ref(owner), weakref.ref(arg)
+            future = pool.submit(owner.index, arg)
             wait([future])
-            del fn, arg
+            pool.submit(abs, 1).result()  # the pool's last callable is another one now
+            del owner, arg
             alive = [r() is not None for r in refs]
             return alive, type(future.exception())
 
@@ -218,7 +224,7 @@ def test_5_a_failed_future_keeps_neither_callable_nor_arguments(no_gc: None) -> 
 
 
 class Owner:
-    """An object that owns a pool and submits its own bound method (bpo-16284's case)."""
+    """An object that owns a pool and submits its own bound method."""
 
     def __init__(self, pool_class: PoolFactory) -> None:
         self.pool = pool_class(1)
