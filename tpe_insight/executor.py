@@ -42,7 +42,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from tpe_insight import callbacks, global_sinks, lifecycle, multiprocess, naming
 from tpe_insight.lifecycle import Hooks, PoolInfo, TaskInfo, dispatch, report_failure
 from tpe_insight.logs import StructlogSink, should_log
-from tpe_insight.metrics import DEFAULT_BUCKETS, PoolSeries, collector_for
+from tpe_insight.metrics import DEFAULT_BUCKETS, PoolSeries, Shard, collector_for
 
 __all__ = ["StdlibThreadPoolExecutor", "ThreadPoolExecutor"]
 
@@ -104,6 +104,7 @@ _get_ident = threading.get_ident
 _stdlib_init = StdlibThreadPoolExecutor.__init__
 _stdlib_submit = StdlibThreadPoolExecutor.submit
 _stdlib_shutdown = StdlibThreadPoolExecutor.shutdown
+_STDLIB_SUBMIT_CODE = getattr(_stdlib_submit, "__code__", None)
 
 
 class _WorkerInit:
@@ -292,6 +293,34 @@ def _code_of(fn: object) -> CodeType | None:
     if kind is FunctionType:
         return fn.__code__  # type: ignore[attr-defined,no-any-return]
     return None
+
+
+def _future_in_traceback(exc: BaseException) -> Future[Any] | None:
+    """The future the stdlib's ``submit`` had made when ``exc`` interrupted it, if any.
+
+    Read from the frame of the stdlib function in the traceback (any ``Future`` local, not a
+    variable name: the stdlib may rename it); ``None`` if the interruption came before."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code is _STDLIB_SUBMIT_CODE:
+            for value in list(frame.f_locals.values()):
+                if isinstance(value, Future):
+                    return value
+            return None
+        tb = tb.tb_next
+    return None
+
+
+def _never_queued(task: TaskInfo) -> None:
+    """Finalizer of a future an interrupted ``submit`` made but never queued."""
+    try:
+        if task.series is not None:
+            task.series.shard().cancelled += 1
+        for hook in task.on_not_run:
+            hook(task, True, None)
+    except Exception as exc:  # finalizers must not raise
+        report_failure(task.pool, _never_queued, exc)
 
 
 def _count_exception(task: TaskInfo, exceptions: dict[str, int], exc: BaseException) -> None:
@@ -566,6 +595,18 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         """Schedule ``fn(*args, **kwargs)``; as the stdlib, plus the lifecycle records."""
         task = ThreadPoolExecutor._task_info(self, fn, args)
         submitted_at = task.pool.clock()
+        # The books must stay exact whatever line a KeyboardInterrupt lands on (see
+        # _submit_failed): ``future`` and ``before`` tell the handler how far we got.
+        future: Future[T] | None = None
+        series = task.series
+        shard = None
+        before = 0
+        if series is not None:
+            try:
+                shard = series._local.shard
+            except AttributeError:
+                shard = series._new_shard()
+            before = shard.submitted
         try:
             if self._tpe_options.propagate_context:
                 future = _stdlib_submit(
@@ -583,24 +624,53 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                 future = _stdlib_submit(
                     self, _run_task, task, submitted_at, _get_ident(), fn, *args, **kwargs
                 )
-        except BrokenThreadPool as exc:  # a RuntimeError too: test it first
-            ThreadPoolExecutor._rejected(self, "broken", exc)
+            if shard is not None:
+                shard.submitted = before + 1
+            future.add_done_callback(task.on_done)
+        except BaseException as exc:
+            ThreadPoolExecutor._submit_failed(self, task, exc, future, shard, before)
             raise
-        except RuntimeError as exc:
-            ThreadPoolExecutor._rejected(self, "shutdown", exc)
-            raise
-        series = task.series
-        if series is not None:
-            try:
-                shard = series._local.shard
-            except AttributeError:
-                shard = series._new_shard()
-            shard.submitted += 1
-        future.add_done_callback(task.on_done)
         hooks = self._tpe_hooks.task_submitted
         if hooks:
             dispatch(task.pool, hooks, task, submitted_at)
         return future
+
+    def _submit_failed(
+        self,
+        task: TaskInfo,
+        exc: BaseException,
+        future: Future[Any] | None,
+        shard: Shard | None,
+        before: int,
+    ) -> None:
+        """Keep the books exact when ``submit`` raised: refused by the stdlib (shut down,
+        broken), or interrupted anywhere (``KeyboardInterrupt`` from a signal handler).
+
+        The question is whether the work item reached the queue. If the stdlib returned, it
+        did. If not, its future, when it was already made, is in the stdlib frame of the
+        traceback; with no future, nothing was queued. A future made but perhaps not queued
+        gets our done-callback (it counts a run, a cancel or a broken pool as usual) and a
+        finalizer: a future collected without ever finishing was never queued, and counts as
+        cancelled, the one outcome of a task that will never run.
+        """
+        certain = future is not None
+        if future is None:
+            future = _future_in_traceback(exc)
+        if future is None:  # nothing was queued
+            if isinstance(exc, BrokenThreadPool):  # a RuntimeError too: test it first
+                ThreadPoolExecutor._rejected(self, "broken", exc)
+            elif isinstance(exc, RuntimeError):
+                ThreadPoolExecutor._rejected(self, "shutdown", exc)
+            return
+        if shard is not None and shard.submitted == before:
+            shard.submitted = before + 1
+        waiting = getattr(future, "_done_callbacks", None)
+        if not isinstance(waiting, list) or task.on_done not in waiting:
+            future.add_done_callback(task.on_done)  # runs at once if the future is done
+        if not certain and not future.done():
+            withdrawn = weakref.finalize(future, _never_queued, task)
+            withdrawn.atexit = False
+            future.add_done_callback(lambda _: withdrawn.detach())
 
     def _rejected(self, reason: str, exc: BaseException) -> None:
         pool = self._tpe_pool
