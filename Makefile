@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit matrix bench bench-memory soak clean
+.PHONY: demo test lint typecheck typing-api cpython-suite unit matrix bench bench-memory soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,13 +23,28 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# Ordinary user code must type-check under --strict, and a wrong argument to submit() must not.
+typing-api: $(STAMP)
+	$(PY) -m mypy --strict tests/typing/api.py
+	@out=$$($(PY) -m mypy --strict tests/typing/rejected.py 2>&1); \
+	if echo "$$out" | grep -q 'Argument 2 to "submit".*incompatible type "str"; expected "bytes"'; \
+	then echo "tests/typing/rejected.py: the wrong argument to submit() is rejected, as it must be"; \
+	else echo "error: mypy did not reject tests/typing/rejected.py as expected:"; echo "$$out"; exit 1; fi
+
+# CPython's own thread-pool tests against our class and the stdlib's, on every pyenv Python that
+# ships the test package (scripts/cpython_suite.py says which ran). Uses the .venv-3.X that the
+# matrix made, so it runs after it.
+cpython-suite: $(STAMP)
+	$(PY) scripts/cpython_suite.py
+
 unit: $(STAMP)
 	$(PY) -m pytest -q
 
 # The whole suite: lint, types, the tests on .venv's Python, then the same tests on every other
 # CPython 3.10-3.13 that pyenv has (scripts/test-matrix.sh says which ran).
-test: lint typecheck
+test: lint typecheck typing-api
 	bash scripts/test-matrix.sh
+	$(MAKE) cpython-suite
 
 # The benchmark suite (several minutes): every workload for the stdlib and each configuration,
 # interleaved rounds, then the table (medians, spread, ratio to the stdlib in the same run).

@@ -35,9 +35,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
 from types import CodeType, FunctionType, MethodType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
+from structlog.typing import BindableLogger
 
 from tpe_insight import callbacks, global_sinks, lifecycle, multiprocess, naming
 from tpe_insight.lifecycle import Hooks, PoolInfo, TaskInfo, dispatch, report_failure
@@ -47,6 +48,7 @@ from tpe_insight.metrics import DEFAULT_BUCKETS, PoolSeries, Shard, collector_fo
 __all__ = ["StdlibThreadPoolExecutor", "ThreadPoolExecutor"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: The class we extend (``install()`` instruments this very class in place; see patch.py).
 StdlibThreadPoolExecutor = _stdlib_thread.ThreadPoolExecutor
@@ -405,7 +407,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         only when structlog has been configured by the program, so a drop-in never starts
         printing on its own.
     logger
-        The structlog logger to use (default ``structlog.get_logger("tpe_insight")``).
+        The structlog logger to use (default ``structlog.get_logger("tpe_insight")``); giving
+        one turns the logs on unless ``logs=False``.
     log_tasks
         Also log a debug event per task (submitted / started / finished). Off by default.
     log_exception_details
@@ -443,7 +446,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         metrics: bool = True,
         sinks: Iterable[object] = (),
         logs: bool | None = None,
-        logger: Any = None,
+        logger: BindableLogger | None = None,
         log_tasks: bool = False,
         log_exception_details: bool = False,
         propagate_context: bool = False,
@@ -468,6 +471,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             registry=registry,
             sinks=sinks,
             logs=logs,
+            logger=logger,
             log_tasks=log_tasks,
             log_exception_details=log_exception_details,
             propagate_context=propagate_context,
@@ -591,7 +595,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         task.on_done = functools.partial(_task_done, task)
         return task
 
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         """Schedule ``fn(*args, **kwargs)``; as the stdlib, plus the lifecycle records."""
         task = ThreadPoolExecutor._task_info(self, fn, args)
         submitted_at = task.pool.clock()
@@ -771,6 +775,7 @@ class _Options:
         registry: object,
         sinks: object,
         logs: object,
+        logger: object,
         log_tasks: object,
         log_exception_details: object,
         propagate_context: object,
@@ -805,9 +810,10 @@ class _Options:
         self.clock: Callable[[], float] = _clock("clock", clock, time.perf_counter)
         self.cpu_clock: Callable[[], float] = _clock("cpu_clock", cpu_clock, time.thread_time)
         self.log_sink: StructlogSink | None = None
-        if should_log(logs):
+        # A logger given explicitly is a request for logs (unless logs=False says otherwise).
+        if should_log(logs) or (logs is None and logger is not None):
             self.log_sink = StructlogSink(
-                logger=None,
+                logger=logger,
                 log_tasks=self.log_tasks,
                 exception_details=self.log_exception_details,
             )

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import math
 import os
 import threading
@@ -150,6 +151,8 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
         "Failures inside tpe_insight's own sinks; tasks are never affected by them.",
     ),
 }
+
+_log = logging.getLogger("tpe_insight")
 
 REJECT_REASONS = ("shutdown", "broken")
 OUTCOMES = ("success", "error", "cancelled")
@@ -390,6 +393,7 @@ class PoolSeries:
         self.initializer_failures = 0
         self.callback_failures = 0
         self.instrumentation_errors: dict[str, int] = {}
+        self.task_cap_logged = False
 
     def task_series(self, task: str, cap: int) -> TaskSeries:
         """The series for ``task``; past ``cap`` distinct tasks, the shared ``other`` series."""
@@ -397,7 +401,19 @@ class PoolSeries:
         if series is not None:
             return series
         with self.lock:
+            wanted = task
             task = capped(task, self.tasks, cap)
+            if task == OTHER and wanted != OTHER and not self.task_cap_logged:
+                # Once per pool label: folding tasks into "other" silently would hide why a
+                # dashboard's per-task panels stopped growing.
+                self.task_cap_logged = True
+                _log.warning(
+                    "tpe_insight: pool %r has %d task labels (max_task_labels); further tasks"
+                    " such as %r are counted as 'other'",
+                    self.label,
+                    cap,
+                    wanted,
+                )
             series = self.tasks.get(task)
             if series is None:
                 series = self.tasks[task] = TaskSeries(self, task)

@@ -14,7 +14,9 @@ import functools
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
 from types import BuiltinMethodType, FrameType, FunctionType, MethodType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
 
 #: Longest label value we emit; longer values are cut and marked with "…".
 MAX_LABEL_LENGTH = 120
@@ -234,9 +236,7 @@ def exception_label(exc: BaseException) -> str:
         return UNKNOWN_TASK
 
 
-def named(
-    name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
-) -> functools.partial[Any]:
+def named(name: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> functools.partial[T]:
     """Return ``fn`` (with optional bound arguments) carrying an explicit task label.
 
     Use it when one callable does several jobs worth telling apart, e.g. one query runner for
