@@ -5,7 +5,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck typing-api cpython-suite unit matrix bench bench-memory soak clean
+# demo-postgres: on DSN=postgresql://... if given, else on a throwaway local server (initdb in a
+# temp dir, 127.0.0.1, a free port; stopped and removed at the end, on Ctrl-C and on failure too).
+.PHONY: demo demo-postgres bench-postgres test test-loaded lint typecheck typing-api cpython-suite unit matrix bench bench-memory bench-profiler bench-truth soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,12 +18,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m tpe_insight.cli demo $(ARGS)
 
+demo-postgres: $(STAMP)
+	$(PY) -m tpe_insight.cli demo $(if $(DSN),--dsn '$(DSN)',--local-server) $(ARGS)
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check tpe_insight tests $(wildcard benchmarks)
+	$(PY) scripts/build_dashboards.py --check
+	$(PY) -m ruff format --check tpe_insight tests scripts $(wildcard benchmarks)
 
+# scripts/: the dashboard generator, on grafana-foundation-sdk (Python >= 3.11, like the SDK).
 typecheck: $(STAMP)
 	$(PY) -m mypy
+	$(PY) -m mypy --strict --python-version 3.11 scripts
 
 # Ordinary user code must type-check under --strict, and a wrong argument to submit() must not.
 typing-api: $(STAMP)
@@ -46,6 +54,11 @@ test: lint typecheck typing-api
 	bash scripts/test-matrix.sh
 	$(MAKE) cpython-suite
 
+# The suite on .venv's Python while one CPU-hog process per core keeps the machine busy: no test
+# may depend on an idle machine (timed comparisons live in benchmarks/). Narrow it with ARGS.
+test-loaded: $(STAMP)
+	$(PY) scripts/with_cpu_hog.py -- $(PY) -m pytest -q -p no:cacheprovider $(ARGS)
+
 # The benchmark suite (several minutes): every workload for the stdlib and each configuration,
 # interleaved rounds, then the table (medians, spread, ratio to the stdlib in the same run).
 # Narrow it with ARGS, e.g. `make bench ARGS="-k throughput"`; sizes: benchmarks/README.md.
@@ -56,6 +69,15 @@ bench: $(STAMP)
 		--benchmark-json=$(BENCH_JSON) $(ARGS)
 	$(PY) -m benchmarks.report $(BENCH_JSON)
 
+# The demo's queries on a throwaway PostgreSQL server: serial vs 1/2/4/8 workers (stdlib and
+# tpe_insight), and the time from the failing query to an idle pool with and without the
+# server-side cancel (a few minutes).
+bench-postgres: $(STAMP)
+	@mkdir -p .benchmarks
+	$(PY) -m pytest benchmarks/test_postgres.py --benchmark-only -q -p no:cacheprovider \
+		--benchmark-json=.benchmarks/postgres.json $(ARGS)
+	$(PY) -m benchmarks.report .benchmarks/postgres.json
+
 # Memory over 1M tasks (long: tracemalloc is on): RSS and traced memory must stay flat once warm.
 bench-memory: $(STAMP)
 	@mkdir -p .benchmarks
@@ -63,8 +85,21 @@ bench-memory: $(STAMP)
 		-q -p no:cacheprovider --benchmark-json=.benchmarks/memory.json $(ARGS)
 	$(PY) -m benchmarks.report .benchmarks/memory.json
 
+# The profiler's claims against measured runs (a few minutes): each corpus workload at 1, 2, 4, 8
+# workers, profiled once at 4; prints predicted vs measured and saves .benchmarks/truth.json.
+bench-truth: $(STAMP)
+	@mkdir -p .benchmarks
+	$(PY) -m benchmarks.truth --json .benchmarks/truth.json $(ARGS)
+
+# The profiler at scale: plain vs `tpe-insight run` of 50k and 1M no-op tasks, fresh interpreters,
+# alternating rounds: wall ratio, peak RSS, post-processing time, trace/report sizes.
+# Narrow it with ARGS, e.g. `make bench-profiler ARGS="--tasks 50000 --rounds 5"`.
+bench-profiler: $(STAMP)
+	$(PY) -m benchmarks.profiler_scale $(ARGS)
+
 soak: $(STAMP)
 	$(PY) -m pytest tests -q -m soak --run-soak
 
 clean:
-	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache build dist \
+		.benchmarks .hypothesis tpe-insight-out

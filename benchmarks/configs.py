@@ -1,4 +1,4 @@
-"""The configurations every workload compares, and the stand-in profiler sink.
+"""The configurations every workload compares.
 
 Each configuration is a factory ``max_workers -> executor``. The tpe_insight ones get a fresh
 ``CollectorRegistry`` and an explicit pool name, so that no run touches the global registry and

@@ -20,7 +20,7 @@ from benchmarks.configs import ALL_CONFIGS, BASELINE, Config
 from benchmarks.conftest import RunWorkload
 from benchmarks.harness import Record, env_int, interleave_configs, record, rounds
 from tpe_insight import ThreadPoolExecutor
-from tpe_insight.executor import _run_task, _run_task_in_context, _task_done
+from tpe_insight._hotpath import run_task, run_task_in_context, task_done
 
 
 def noop() -> None:
@@ -39,21 +39,22 @@ def _hook_loop(config: Config, n_calls: int) -> float:
     pool = config.make(1)
     assert isinstance(pool, ThreadPoolExecutor)
     try:
-        task = pool._task_info(noop)
+        state = pool._tpe  # private on purpose: this measures the private per-task path
+        task = state.tasks.task_for(noop)
         clock = task.pool.clock
         ident = threading.get_ident()
         future: Future[None] = Future()
-        done = _task_done
+        done = task_done
         fn = noop
-        if pool._tpe_options.propagate_context:
-            run_ctx = _run_task_in_context
+        if state.options.propagate_context:
+            run_ctx = run_task_in_context
             start = time.perf_counter()
             for _ in range(n_calls):
                 run_ctx(task, clock(), ident, contextvars.copy_context(), fn)
                 done(task, future)
             elapsed = time.perf_counter() - start
         else:
-            run = _run_task
+            run = run_task
             start = time.perf_counter()
             for _ in range(n_calls):
                 run(task, clock(), ident, fn)
@@ -83,7 +84,7 @@ def test_hooks(run_workload: RunWorkload) -> None:
         )
         return record(
             "hooks",
-            f"per-task hooks, one thread, no pool: _run_task + _task_done, x{n_calls:,}"
+            f"per-task hooks, one thread, no pool: run_task + task_done, x{n_calls:,}"
             " (stdlib column: the bare fn() call; the context column includes"
             " copy_context(), which submit does)",
             "ns/task",

@@ -1,7 +1,7 @@
 """Memory over many tasks: RSS and tracemalloc, which must stay flat once warm.
 
 Tasks run in batches (submit a batch, wait for it, drop the futures). After each batch we read
-the process RSS and tracemalloc's current size. "Warm" is the first batch after the stand-in
+the process RSS and tracemalloc's current size. "Warm" is the first batch after the
 recorder's ring buffer has filled (from then on every span it records evicts one); from there to
 the end, neither number may keep growing with the number of tasks, and the ring buffer must
 hold at most its bound. The default size is quick; ``make bench-memory`` runs 1M tasks.
@@ -39,7 +39,7 @@ def rss_kib() -> float:
 def recorder_of(pool: object) -> Recorder | None:
     if not isinstance(pool, ThreadPoolExecutor):
         return None
-    for hook in pool._tpe_hooks.task_finished:
+    for hook in pool._tpe.pool.hooks.task_finished:
         sink = getattr(hook, "__self__", None)
         if isinstance(sink, Recorder):
             return sink

@@ -1,10 +1,17 @@
-"""Generate the Grafana dashboards in ``grafana/dashboards/`` from one description.
+"""Generate the Grafana dashboards in ``grafana/dashboards/`` with grafana-foundation-sdk.
 
 Why a generator: the two dashboards share their variables, selectors and panel conventions
 (datasource variable, ``$__rate_interval``, ``job``/``instance`` matchers, units); writing them
-once here keeps 30 panels consistent. The JSON files are committed so that users import them
-without running anything; ``tests/test_grafana_lint.py`` fails if they differ from this script's
-output, so edit this file and run ``python scripts/build_dashboards.py``.
+once here keeps 30 panels consistent. Why grafana-foundation-sdk (Grafana's own typed builders,
+the 11.6 build pinned in pyproject.toml): the panel and query models are Grafana's schema, so
+mypy catches a misspelt option and the JSON carries the schemaVersion of that Grafana line,
+instead of hand-written dicts that Grafana silently ignores when they are wrong.
+
+The panel descriptions are not here: each one is the paragraph under the panel's title in the
+"Dashboard panels" section of ``docs/metrics.md``, the one source for the dashboards and the
+docs. The JSON files are committed so that users import them without running anything;
+``tests/behaviour/test_grafana_lint.py`` fails if they differ from this script's output, so
+edit this file (or the docs) and run ``python scripts/build_dashboards.py``.
 
 Usage: ``python scripts/build_dashboards.py [--check]``.
 """
@@ -13,164 +20,233 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge as sdk_bargauge
+from grafana_foundation_sdk.builders import common as sdk_common
+from grafana_foundation_sdk.builders import dashboard as sdk_dashboard
+from grafana_foundation_sdk.builders import heatmap as sdk_heatmap
+from grafana_foundation_sdk.builders import prometheus as sdk_prometheus
+from grafana_foundation_sdk.builders import timeseries as sdk_timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common, dashboard, heatmap, prometheus
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "grafana" / "dashboards"
+DOCS = ROOT / "docs" / "metrics.md"
 
-SCHEMA_VERSION = 39
-DS = {"type": "prometheus", "uid": "${datasource}"}
+DS = dashboard.DataSourceRef(type_val="prometheus", uid="${datasource}")
 POOL_DASHBOARD_UID = "tpe-insight-pool"
 OVERVIEW_UID = "tpe-insight-overview"
 
+
 # Label matchers every query carries, so that one dashboard serves many scraped processes.
-SEL = 'job=~"$job", instance=~"$instance", pool=~"$pool"'
-SEL_TASK = SEL + ', task=~"$task"'
+# Selection is safe for any label value: `${var:regex}` escapes every regex metacharacter (and
+# the backslash) with one backslash, and the backtick-quoted PromQL string takes it verbatim, so
+# a `"` or a `\` in a pool or task name can neither end the string nor break an escape. (Grafana's
+# default formatting escapes for a double-quoted string but leaves `"` as it is.) Only a backtick
+# in a name is unsafe: docs/prometheus.md says so.
+def matcher(label: str) -> str:
+    return f"{label}=~`${{{label}:regex}}`"
+
+
+SEL = ", ".join(matcher(label) for label in ("job", "instance", "pool"))
+SEL_TASK = SEL + ", " + matcher("task")
 RI = "[$__rate_interval]"
+RANGE = "[$__range]"
+CORES = "suffix: cores"  # Grafana has no built-in unit for CPU cores
+
+Panel = sdk_timeseries.Panel | sdk_heatmap.Panel | sdk_bargauge.Panel | sdk_dashboard.Row
+
+
+# -- the one source of panel descriptions ------------------------------------------------------
+
+PANEL_SECTION = re.compile(r"^#### (?P<title>.+?)\n\n(?P<text>.+?)(?=\n\n|\Z)", re.M | re.S)
+
+
+def panel_descriptions(docs: Path = DOCS) -> dict[str, dict[str, str]]:
+    """{dashboard title: {panel title: description}} from docs/metrics.md's panel section."""
+    text = docs.read_text(encoding="utf-8")
+    out: dict[str, dict[str, str]] = {}
+    section = text.split("\n## Dashboard panels\n", 1)[-1].split("\n## ", 1)[0]
+    for part in re.split(r"^### Panels: ", section, flags=re.M)[1:]:
+        board, _, rest = part.partition("\n")
+        out[board.strip()] = {
+            m["title"].strip(): " ".join(m["text"].split()) for m in PANEL_SECTION.finditer(rest)
+        }
+    return out
+
+
+class Descriptions:
+    """The descriptions of one dashboard; a panel without one is an error, never blank."""
+
+    def __init__(self, board: str) -> None:
+        self.board = board
+        self.texts = panel_descriptions().get(board, {})
+        self.used: set[str] = set()
+
+    def __call__(self, title: str) -> str:
+        if title not in self.texts:
+            raise SystemExit(
+                f"docs/metrics.md has no description for panel {title!r} of {self.board!r}"
+                " (a '#### title' paragraph under '### Panels: ...')"
+            )
+        self.used.add(title)
+        return self.texts[title]
+
+
+DESCRIBE: Descriptions = Descriptions("")
 
 
 # -- building blocks ----------------------------------------------------------------------------
 
 
-def target(expr: str, legend: str, ref: str, *, instant: bool = False) -> dict[str, Any]:
-    return {
-        "datasource": DS,
-        "editorMode": "code",
-        "expr": expr,
-        "instant": instant,
-        "range": not instant,
-        "legendFormat": legend,
-        "refId": ref,
-    }
+def target(expr: str, legend: str, ref: str, *, instant: bool = False) -> sdk_prometheus.Dataquery:
+    query = (
+        sdk_prometheus.Dataquery()
+        .datasource(DS)
+        .editor_mode(prometheus.QueryEditorMode.CODE)
+        .expr(expr)
+        .legend_format(legend)
+        .ref_id(ref)
+    )
+    return query.instant() if instant else query.range()
 
 
-def refs(*pairs: tuple[str, str]) -> list[dict[str, Any]]:
+def refs(*pairs: tuple[str, str]) -> list[sdk_prometheus.Dataquery]:
     return [target(expr, legend, chr(ord("A") + i)) for i, (expr, legend) in enumerate(pairs)]
 
 
-def drilldown_link() -> list[dict[str, Any]]:
-    return [
-        {
-            "title": "Drill down into pool ${__field.labels.pool}",
-            "url": f"/d/{POOL_DASHBOARD_UID}/tpe-insight-pool?${{__url_time_range}}"
-            "&${job:queryparam}&${instance:queryparam}&var-pool=${__field.labels.pool}",
-        }
-    ]
+def drilldown_link() -> sdk_dashboard.DashboardLink:
+    return (
+        sdk_dashboard.DashboardLink("Drill down into pool ${__field.labels.pool}")
+        .type(dashboard.DashboardLinkType.LINK)
+        .url(
+            f"/d/{POOL_DASHBOARD_UID}/tpe-insight-pool?${{__url_time_range}}"
+            "&${job:queryparam}&${instance:queryparam}&var-pool=${__field.labels.pool}"
+        )
+    )
 
 
 def timeseries(
     title: str,
-    description: str,
     unit: str,
-    targets: list[dict[str, Any]],
+    targets: list[sdk_prometheus.Dataquery],
     *,
     max_value: float | None = None,
     stack: bool = False,
     links: bool = False,
-) -> dict[str, Any]:
-    defaults: dict[str, Any] = {
-        "unit": unit,
-        "min": 0,
-        "custom": {
-            "drawStyle": "line",
-            "lineWidth": 1,
-            "fillOpacity": 25 if stack else 10,
-            "showPoints": "never",
-            "spanNulls": False,
-            "stacking": {"mode": "normal" if stack else "none", "group": "A"},
-        },
-        "links": drilldown_link() if links else [],
-    }
+) -> sdk_timeseries.Panel:
+    panel = (
+        sdk_timeseries.Panel()
+        .title(title)
+        .description(DESCRIBE(title))
+        .datasource(DS)
+        .unit(unit)
+        .min(0)
+        .draw_style(common.GraphDrawStyle.LINE)
+        .line_width(1)
+        .fill_opacity(25 if stack else 10)
+        .show_points(common.VisibilityMode.NEVER)
+        .span_nulls(False)
+        .stacking(
+            sdk_common.StackingConfig()
+            .mode(common.StackingMode.NORMAL if stack else common.StackingMode.NONE)
+            .group("A")
+        )
+        .legend(
+            sdk_common.VizLegendOptions()
+            .show_legend(True)
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.RIGHT)
+            .calcs(["mean", "max"])
+        )
+        .tooltip(
+            sdk_common.VizTooltipOptions()
+            .mode(common.TooltipDisplayMode.MULTI)
+            .sort(common.SortOrder.DESCENDING)
+        )
+        .targets(list(targets))
+    )
+    if links:
+        panel = panel.data_links([drilldown_link()])
     if max_value is not None:
-        defaults["max"] = max_value
-    return {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": {
-            "legend": {"displayMode": "table", "placement": "right", "calcs": ["mean", "max"]},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
-        "targets": targets,
-    }
+        panel = panel.max(max_value)
+    return panel
 
 
-def heatmap(title: str, description: str, metric: str) -> dict[str, Any]:
+def heatmap_panel(title: str, metric: str) -> sdk_heatmap.Panel:
     # rate, not increase: with increase over $__rate_interval (longer than the step) adjacent
     # columns would count the same tasks several times.
     expr = f"sum by (le) (rate({metric}_bucket{{{SEL_TASK}}}{RI}))"
-    return {
-        "type": "heatmap",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "fieldConfig": {"defaults": {"unit": "s", "custom": {}}, "overrides": []},
-        "options": {
-            "calculate": False,
-            "cellGap": 1,
-            "color": {
-                "mode": "scheme",
-                "scheme": "Oranges",
-                "scale": "exponential",
-                "exponent": 0.5,
-                "fill": "dark-orange",
-                "reverse": False,
-                "steps": 64,
-            },
-            "filterValues": {"le": 1e-9},
-            "legend": {"show": True},
-            "rowsFrame": {"layout": "auto"},
-            "tooltip": {"mode": "single", "yHistogram": True, "showColorScale": False},
-            "yAxis": {"axisPlacement": "left", "reverse": False, "unit": "s"},
-            "cellValues": {"unit": "ops"},
-        },
-        "targets": [
-            {
-                "datasource": DS,
-                "editorMode": "code",
-                "expr": expr,
-                "format": "heatmap",
-                "instant": False,
-                "range": True,
-                "legendFormat": "{{le}}",
-                "refId": "A",
-            }
-        ],
-    }
+    query = target(expr, "{{le}}", "A").format(prometheus.PromQueryFormat.HEATMAP)
+    return (
+        sdk_heatmap.Panel()
+        .title(title)
+        .description(DESCRIBE(title))
+        .datasource(DS)
+        .unit("s")
+        .calculate(False)
+        .cell_gap(1)
+        .color(
+            sdk_heatmap.HeatmapColorOptions()
+            .mode(heatmap.HeatmapColorMode.SCHEME)
+            .scheme("Oranges")
+            .scale(heatmap.HeatmapColorScale.EXPONENTIAL)
+            .exponent(0.5)
+            .fill("dark-orange")
+            .reverse(False)
+            .steps(64)
+        )
+        .filter_values(sdk_heatmap.FilterValueRange().le(1e-9))
+        .rows_frame(sdk_heatmap.RowsHeatmapOptions().layout(common.HeatmapCellLayout.AUTO))
+        .show_legend()
+        .mode(common.TooltipDisplayMode.SINGLE)
+        .show_y_histogram()
+        .show_color_scale(False)
+        .y_axis(
+            sdk_heatmap.YAxisConfig()
+            .axis_placement(common.AxisPlacement.LEFT)
+            .reverse(False)
+            .unit("s")
+        )
+        .cell_values(sdk_heatmap.CellValues().unit("ops"))
+        .targets([query])
+    )
 
 
-def bargauge(title: str, description: str, unit: str, expr: str, legend: str) -> dict[str, Any]:
-    return {
-        "type": "bargauge",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "min": 0,
-                "color": {"mode": "continuous-GrYlRd"},
-                "thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}]},
-            },
-            "overrides": [],
-        },
-        "options": {
-            "displayMode": "gradient",
-            "orientation": "horizontal",
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "showUnfilled": True,
-            "valueMode": "color",
-        },
-        "targets": [target(expr, legend, "A", instant=True)],
-    }
+def bargauge(title: str, unit: str, expr: str, legend: str) -> sdk_bargauge.Panel:
+    return (
+        sdk_bargauge.Panel()
+        .title(title)
+        .description(DESCRIBE(title))
+        .datasource(DS)
+        .unit(unit)
+        .min(0)
+        .color_scheme(
+            sdk_dashboard.FieldColor().mode(dashboard.FieldColorModeId.CONTINUOUS_GR_YL_RD)
+        )
+        .thresholds(
+            sdk_dashboard.ThresholdsConfig()
+            .mode(dashboard.ThresholdsMode.ABSOLUTE)
+            .steps([dashboard.Threshold(value=None, color="green")])
+        )
+        .display_mode(common.BarGaugeDisplayMode.GRADIENT)
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .reduce_options(
+            sdk_common.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False)
+        )
+        .show_unfilled(True)
+        .value_mode(common.BarGaugeValueMode.COLOR)
+        .targets([target(expr, legend, "A", instant=True)])
+    )
 
 
-def row(title: str) -> dict[str, Any]:
-    return {"type": "row", "title": title, "collapsed": False, "panels": []}
+def row(title: str) -> sdk_dashboard.Row:
+    return sdk_dashboard.Row(title).collapsed(False)
 
 
 def quantiles(metric: str, by: str, sel: str) -> list[tuple[str, str]]:
@@ -184,83 +260,46 @@ def quantiles(metric: str, by: str, sel: str) -> list[tuple[str, str]]:
     ]
 
 
-def layout(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Give ids and grid positions: rows span the width, other panels go two per line."""
-    y = 0
-    x = 0
-    out = []
-    for i, spec in enumerate(panels, start=1):
-        panel = {"id": i, **spec}
-        if panel["type"] == "row":
-            if x:
-                y += 8
-                x = 0
-            panel["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
-            y += 1
-        else:
-            panel["gridPos"] = {"h": 8, "w": 12, "x": x, "y": y}
-            x += 12
-            if x == 24:
-                x = 0
-                y += 8
-        out.append(panel)
-    return out
-
-
 def query_variable(
-    name: str, label: str, query: str, *, multi: bool = True, description: str = ""
-) -> dict[str, Any]:
-    return {
-        "type": "query",
-        "name": name,
-        "label": label,
-        "description": description,
-        "datasource": DS,
-        "definition": query,
-        "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-        "refresh": 2,
-        "regex": "",
-        "sort": 1,
-        "multi": multi,
-        "includeAll": True,
-        "allValue": ".*",
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-        "options": [],
-        "hide": 0,
-    }
+    name: str, label: str, query: str, description: str
+) -> sdk_dashboard.QueryVariable:
+    return (
+        sdk_dashboard.QueryVariable(name)
+        .label(label)
+        .description(description)
+        .datasource(DS)
+        .query(query)
+        .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(dashboard.VariableOption(selected=True, text=["All"], value=["$__all"]))
+    )
 
 
-def variables(with_task: bool) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [
-        {
-            "type": "datasource",
-            "name": "datasource",
-            "label": "Data source",
-            "query": "prometheus",
-            "regex": "",
-            "current": {},
-            "options": [],
-            "hide": 0,
-            "refresh": 1,
-        },
+def variables(
+    with_task: bool,
+) -> list[sdk_dashboard.DatasourceVariable | sdk_dashboard.QueryVariable]:
+    out: list[sdk_dashboard.DatasourceVariable | sdk_dashboard.QueryVariable] = [
+        sdk_dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus"),
         query_variable(
             "job",
             "Job",
             "label_values(tpe_workers_max, job)",
-            description="Prometheus scrape job(s) of the processes that run tpe_insight pools.",
+            "Prometheus scrape job(s) of the processes that run tpe_insight pools.",
         ),
         query_variable(
             "instance",
             "Instance",
-            'label_values(tpe_workers_max{job=~"$job"}, instance)',
-            description="Scraped processes (host:port).",
+            f"label_values(tpe_workers_max{{{matcher('job')}}}, instance)",
+            "Scraped processes (host:port).",
         ),
         query_variable(
             "pool",
             "Pool",
-            'label_values(tpe_workers_max{job=~"$job", instance=~"$instance"}, pool)',
-            description="The pool label: name=, else thread_name_prefix, else the creating call"
-            " site.",
+            f"label_values(tpe_workers_max{{{matcher('job')}, {matcher('instance')}}}, pool)",
+            "The pool label: name=, else thread_name_prefix, else the creating call site.",
         ),
     ]
     if with_task:
@@ -268,84 +307,66 @@ def variables(with_task: bool) -> list[dict[str, Any]]:
             query_variable(
                 "task",
                 "Task",
-                'label_values(tpe_tasks_finished_total{job=~"$job", instance=~"$instance",'
-                ' pool=~"$pool"}, task)',
-                description="The task label: the submitted callable's module.qualname.",
+                f"label_values(tpe_tasks_finished_total{{{SEL}}}, task)",
+                "The task label: the submitted callable's module.qualname.",
             )
         )
     return out
 
 
-def dashboard(
-    uid: str, title: str, description: str, panels: list[dict[str, Any]], *, with_task: bool
-) -> dict[str, Any]:
-    types = sorted({p["type"] for p in panels if p["type"] != "row"})
-    return {
-        "__elements": {},
-        "__requires": [
-            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
-            {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
-            *({"type": "panel", "id": t, "name": t.capitalize(), "version": ""} for t in types),
-        ],
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": ["tpe_insight", "python", "thread-pool"],
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "editable": True,
-        "graphTooltip": 1,
-        "liveNow": False,
-        "refresh": "30s",
-        "time": {"from": "now-1h", "to": "now"},
-        "timepicker": {},
-        "timezone": "",
-        "weekStart": "",
-        "fiscalYearStartMonth": 0,
-        "annotations": {
-            "list": [
-                {
-                    "builtIn": 1,
-                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-                    "enable": True,
-                    "hide": True,
-                    "iconColor": "rgba(0, 211, 255, 1)",
-                    "name": "Annotations & Alerts",
-                    "type": "dashboard",
-                }
-            ]
-        },
-        "links": [
-            {
-                "type": "dashboards",
-                "tags": ["tpe_insight"],
-                "asDropdown": False,
-                "includeVars": True,
-                "keepTime": True,
-                "title": "tpe_insight",
-                "icon": "external link",
-                "targetBlank": False,
-                "tooltip": "",
-                "url": "",
-            }
-        ],
-        "templating": {"list": variables(with_task)},
-        "panels": layout(panels),
-    }
+def build_dashboard(
+    uid: str, title: str, description: str, panels: list[Panel], *, with_task: bool
+) -> sdk_dashboard.Dashboard:
+    """Rows span the width, other panels go two per line; ids in order."""
+    board = (
+        sdk_dashboard.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["tpe_insight", "python", "thread-pool"])
+        .editable()
+        .tooltip(dashboard.DashboardCursorSync.CROSSHAIR)
+        .refresh("30s")
+        .time("now-1h", "now")
+        .timezone("")
+        .link(
+            sdk_dashboard.DashboardLink("tpe_insight")
+            .type(dashboard.DashboardLinkType.DASHBOARDS)
+            .tags(["tpe_insight"])
+            .as_dropdown(False)
+            .include_vars(True)
+            .keep_time(True)
+            .icon("external link")
+            .target_blank(False)
+        )
+    )
+    for variable in variables(with_task):
+        board = board.with_variable(variable)
+    x = y = 0
+    for i, panel in enumerate(panels, start=1):
+        if isinstance(panel, sdk_dashboard.Row):
+            if x:
+                y += 8
+                x = 0
+            board = board.with_row(panel.id(i).grid_pos(dashboard.GridPos(h=1, w=24, x=0, y=y)))
+            y += 1
+        else:
+            board = board.with_panel(panel.id(i).grid_pos(dashboard.GridPos(h=8, w=12, x=x, y=y)))
+            x += 12
+            if x == 24:
+                x = 0
+                y += 8
+    return board
 
 
 # -- the overview -------------------------------------------------------------------------------
 
 
-def overview() -> dict[str, Any]:
+def overview() -> sdk_dashboard.Dashboard:
     fin = f"tpe_tasks_finished_total{{{SEL}}}"
-    panels = [
+    panels: list[Panel] = [
         row("Throughput and errors"),
         timeseries(
             "Throughput by pool",
-            "Tasks per second that each pool finished (any outcome) and that callers submitted."
-            " Submitted above finished for long means the queue is growing: see the saturation"
-            " panels below. Click a series to drill down into the pool.",
             "ops",
             refs(
                 (f"sum by (pool) (rate({fin}{RI}))", "{{pool}} finished"),
@@ -358,10 +379,6 @@ def overview() -> dict[str, Any]:
         ),
         timeseries(
             "Error ratio by pool",
-            "Share of the tasks each pool finished that raised (outcome=error, which includes"
-            " tasks failed by a broken pool) among those that ran to an end (success + error);"
-            " cancelled tasks are left out. Empty while a pool finishes nothing. The"
-            " TpeTaskErrorRatioHigh alert fires above 5%.",
             "percentunit",
             refs(
                 (
@@ -377,9 +394,6 @@ def overview() -> dict[str, Any]:
         ),
         timeseries(
             "Failed tasks by pool",
-            "Tasks per second that ended with an exception (outcome=error). Read it with the"
-            " error ratio: a constant ratio with rising failures just means more traffic."
-            " The pool drill-down dashboard breaks failures down by task and exception class.",
             "ops",
             refs(
                 (
@@ -391,10 +405,6 @@ def overview() -> dict[str, Any]:
         ),
         timeseries(
             "Cancelled tasks and rejected submits",
-            "Tasks per second cancelled while still queued (future.cancel(), shutdown with"
-            " cancel_futures=True) and calls to submit() that raised, by reason: shutdown (the"
-            " pool was already shut down: usually a lifecycle bug) or broken (an initializer"
-            " failed; see the initializer failures panel).",
             "ops",
             refs(
                 (
@@ -411,30 +421,49 @@ def overview() -> dict[str, Any]:
         row("Latency"),
         timeseries(
             "Queue wait p50 / p95 / p99 by pool",
-            "Time from submit() to the task starting on a worker, as quantiles of the"
-            " tpe_task_queue_wait_seconds histogram (interpolated within buckets). High waits"
-            " with all workers busy mean the pool is too small for the load or its tasks too"
-            " slow; high waits with idle workers are impossible unless the process is starved"
-            " of CPU or the GIL.",
             "s",
-            refs(*quantiles("tpe_task_queue_wait_seconds", "pool", SEL)),
+            refs(*quantiles("tpe_pool_queue_wait_seconds", "pool", SEL)),
             links=True,
         ),
         timeseries(
             "Run time p50 / p95 / p99 by pool",
-            "Time from a task starting on a worker to it returning or raising. It includes"
-            " time spent waiting for I/O, locks and the GIL, not only CPU time: compare with"
-            " the CPU share panel.",
             "s",
-            refs(*quantiles("tpe_task_run_seconds", "pool", SEL)),
+            refs(*quantiles("tpe_pool_run_seconds", "pool", SEL)),
+            links=True,
+        ),
+        timeseries(
+            "Mean queue wait and run time by pool",
+            "s",
+            refs(
+                (
+                    f"sum by (pool) (rate(tpe_pool_queue_wait_seconds_sum{{{SEL}}}{RI}))"
+                    f" / sum by (pool) (rate(tpe_pool_queue_wait_seconds_count{{{SEL}}}{RI}))",
+                    "{{pool}} queue wait",
+                ),
+                (
+                    f"sum by (pool) (rate(tpe_pool_run_seconds_sum{{{SEL}}}{RI}))"
+                    f" / sum by (pool) (rate(tpe_pool_run_seconds_count{{{SEL}}}{RI}))",
+                    "{{pool}} run time",
+                ),
+            ),
+            links=True,
+        ),
+        timeseries(
+            "Expected wait for a task submitted now (Little's law)",
+            "s",
+            refs(
+                (
+                    f"sum by (pool) (tpe_tasks_queued{{{SEL}}})"
+                    f" / (sum by (pool) (rate(tpe_pool_queue_wait_seconds_count{{{SEL}}}{RI}))"
+                    " > 0)",
+                    "{{pool}}",
+                ),
+            ),
             links=True,
         ),
         row("Capacity and saturation"),
         timeseries(
             "Queued and running tasks",
-            "Tasks waiting in each pool's queue and tasks running on a worker now. Running"
-            " stuck at max_workers with a growing queue is saturation; running flat with"
-            " nothing finishing means stuck tasks (TpeTasksStuck).",
             "short",
             refs(
                 (f"sum by (pool) (tpe_tasks_queued{{{SEL}}})", "{{pool}} queued"),
@@ -444,10 +473,6 @@ def overview() -> dict[str, Any]:
         ),
         timeseries(
             "Workers vs max_workers",
-            "Live worker threads and the max_workers limit (summed over live executors with the"
-            " same pool label). The stdlib starts a worker only when no idle one is left, so"
-            " workers reaching max means the pool has needed all its threads at least once;"
-            " it cannot grow further.",
             "short",
             refs(
                 (f"sum by (pool) (tpe_workers{{{SEL}}})", "{{pool}} workers"),
@@ -456,10 +481,6 @@ def overview() -> dict[str, Any]:
         ),
         timeseries(
             "Utilisation",
-            "Worker-seconds spent running tasks per second, divided by max_workers: 100% means"
-            " every allowed thread ran a task all the time. Near 100% with a growing queue: add"
-            " workers (if the work waits on I/O) or make tasks cheaper. Low utilisation with long"
-            " queue waits points to bursts, not to a small pool.",
             "percentunit",
             refs(
                 (
@@ -468,15 +489,11 @@ def overview() -> dict[str, Any]:
                     "{{pool}}",
                 ),
             ),
+            max_value=1,
             links=True,
         ),
         timeseries(
             "CPU share of run time",
-            "Thread CPU time divided by wall-clock run time of the tasks. Near 0: tasks wait"
-            " (I/O, sleeps, locks), which is what threads are good at. Near 1: CPU-bound Python"
-            " code, which threads cannot speed up because of the GIL; use processes. Several"
-            " CPU-bound threads fighting over the GIL each show a lower share (about 1/N), so"
-            " read it with the CPU used panel.",
             "percentunit",
             refs(
                 (
@@ -490,10 +507,7 @@ def overview() -> dict[str, Any]:
         ),
         timeseries(
             "CPU used by tasks",
-            "CPU-seconds per second (cores) that each pool's tasks used. On a GIL build, Python"
-            " code in one process cannot use much more than one core in total: a pool near 1.0"
-            " is at that ceiling whatever its max_workers.",
-            "short",
+            CORES,
             refs(
                 (
                     f"sum by (pool) (rate(tpe_task_cpu_seconds_total{{{SEL}}}{RI}))",
@@ -503,9 +517,6 @@ def overview() -> dict[str, Any]:
         ),
         timeseries(
             "Worker threads started",
-            "New worker threads per second. The stdlib never retires a worker before shutdown,"
-            " so a steady rate means pools are being created and shut down repeatedly (e.g."
-            " a `with ThreadPoolExecutor()` per request): each one pays thread start-up.",
             "ops",
             refs(
                 (
@@ -517,9 +528,6 @@ def overview() -> dict[str, Any]:
         row("Failures"),
         timeseries(
             "Initializer failures",
-            "Worker initializers that raised within each $__rate_interval window. Each one"
-            " breaks its pool: queued tasks fail and later submits raise BrokenThreadPool"
-            " (TpePoolBroken alert).",
             "short",
             refs(
                 (
@@ -530,9 +538,6 @@ def overview() -> dict[str, Any]:
         ),
         timeseries(
             "Done-callback failures",
-            "Callbacks added with future.add_done_callback() that raised, within each"
-            " $__rate_interval window. The stdlib only logs and swallows these, so code that"
-            " relies on a callback (to release a resource, to chain work) silently skipped it.",
             "short",
             refs(
                 (
@@ -543,10 +548,6 @@ def overview() -> dict[str, Any]:
         ),
         timeseries(
             "tpe_insight instrumentation errors",
-            "Failures inside tpe_insight's own sinks (yours or the built-in ones), by component,"
-            " within each $__rate_interval window. Tasks are never affected, but the metrics or"
-            " logs of that component may be incomplete. The series only exist once a failure"
-            " happened.",
             "short",
             refs(
                 (
@@ -557,7 +558,7 @@ def overview() -> dict[str, Any]:
             ),
         ),
     ]
-    return dashboard(
+    return build_dashboard(
         OVERVIEW_UID,
         "tpe_insight / Thread pools overview",
         "Every tpe_insight ThreadPoolExecutor pool of the selected processes: throughput,"
@@ -570,21 +571,17 @@ def overview() -> dict[str, Any]:
 # -- the pool drill-down ------------------------------------------------------------------------
 
 
-def pool_drilldown() -> dict[str, Any]:
+def pool_drilldown() -> sdk_dashboard.Dashboard:
     fin = f"tpe_tasks_finished_total{{{SEL_TASK}}}"
-    panels = [
+    panels: list[Panel] = [
         row("Tasks"),
         timeseries(
             "Throughput by task",
-            "Tasks per second finished (any outcome), per task label (the callable's"
-            " module.qualname; past the per-pool cap, 'other').",
             "ops",
             refs((f"sum by (pool, task) (rate({fin}{RI}))", "{{pool}} {{task}}")),
         ),
         timeseries(
             "Outcome breakdown",
-            "Finished tasks per second by outcome, stacked: success, error (raised, or failed"
-            " by a broken pool) and cancelled (cancelled while queued, never ran).",
             "ops",
             refs(
                 (
@@ -596,9 +593,6 @@ def pool_drilldown() -> dict[str, Any]:
         ),
         timeseries(
             "Exceptions by class",
-            "Exceptions per second that ended a task, by task and exception class (module-"
-            "qualified unless builtin; capped per pool, extra classes count as 'other')."
-            " Tasks failed by a broken pool show as concurrent.futures.thread.BrokenThreadPool.",
             "ops",
             refs(
                 (
@@ -610,8 +604,6 @@ def pool_drilldown() -> dict[str, Any]:
         ),
         timeseries(
             "Error ratio by task",
-            "Share of each task's finished runs that raised, among success + error (cancelled"
-            " left out). Empty while a task finishes nothing.",
             "percentunit",
             refs(
                 (
@@ -625,33 +617,23 @@ def pool_drilldown() -> dict[str, Any]:
             max_value=1,
         ),
         row("Latency distribution"),
-        heatmap(
+        heatmap_panel(
             "Queue wait heatmap",
-            "Tasks per second that started after each queue wait (y, histogram buckets) at each"
-            " time (x): one column per interval, darker = more tasks. A band moving up is a"
-            " queue building; two bands mean two populations (e.g. bursts).",
             "tpe_task_queue_wait_seconds",
         ),
-        heatmap(
+        heatmap_panel(
             "Run time heatmap",
-            "Tasks per second that finished with each run time (y, histogram buckets) at each"
-            " time (x). Two bands usually mean two kinds of work (cache hit vs miss, fast vs"
-            " slow path) hidden behind one task label or one mean.",
             "tpe_task_run_seconds",
         ),
         bargauge(
             "Slowest tasks by p95 run time",
-            "The ten task labels with the highest 95th-percentile run time over the last"
-            " $__rate_interval (instant query, interpolated within buckets). Start here when a"
-            " pool is slow: one slow task label often explains the pool's latency.",
             "s",
             "topk(10, histogram_quantile(0.95, sum by (pool, task, le)"
-            f" (rate(tpe_task_run_seconds_bucket{{{SEL_TASK}}}{RI}))))",
+            f" (rate(tpe_task_run_seconds_bucket{{{SEL_TASK}}}{RANGE}))))",
             "{{pool}} {{task}}",
         ),
         timeseries(
             "Run time p95 by task",
-            "95th-percentile run time per task over time: which task got slower, and when.",
             "s",
             refs(
                 (
@@ -663,8 +645,6 @@ def pool_drilldown() -> dict[str, Any]:
         ),
         timeseries(
             "Queue wait p95 by task",
-            "95th-percentile queue wait per task. All tasks of a pool share one FIFO queue, so"
-            " they normally wait alike; a task that waits longer is submitted in bursts.",
             "s",
             refs(
                 (
@@ -676,8 +656,6 @@ def pool_drilldown() -> dict[str, Any]:
         ),
         timeseries(
             "Mean run time by task",
-            "Run seconds divided by runs: the mean, exact (no bucket interpolation) but"
-            " sensitive to outliers. Mean far above p50 means a long tail.",
             "s",
             refs(
                 (
@@ -691,8 +669,6 @@ def pool_drilldown() -> dict[str, Any]:
         row("Resources"),
         timeseries(
             "CPU share by task",
-            "Thread CPU time / run time per task. Near 1: CPU-bound Python code (threads will"
-            " not make it faster); near 0: waiting (I/O, sleeps, locks, the GIL).",
             "percentunit",
             refs(
                 (
@@ -706,8 +682,6 @@ def pool_drilldown() -> dict[str, Any]:
         ),
         timeseries(
             "Pool state",
-            "Queued and running tasks, live workers and max_workers of the selected pools"
-            " (pool-level gauges: the task filter does not apply).",
             "short",
             refs(
                 (f"sum by (pool) (tpe_tasks_queued{{{SEL}}})", "{{pool}} queued"),
@@ -718,9 +692,6 @@ def pool_drilldown() -> dict[str, Any]:
         ),
         timeseries(
             "Busy workers by task",
-            "Worker-seconds per second spent on each task, i.e. how many workers it keeps busy"
-            " on average: the tasks that occupy the pool. Stacked, the total is the pool's busy"
-            " workers; compare with max_workers in the pool state panel.",
             "short",
             refs(
                 (
@@ -731,7 +702,7 @@ def pool_drilldown() -> dict[str, Any]:
             stack=True,
         ),
     ]
-    return dashboard(
+    return build_dashboard(
         POOL_DASHBOARD_UID,
         "tpe_insight / Pool drill-down",
         "One or more tpe_insight pools task by task: throughput, outcomes, exceptions, queue"
@@ -741,26 +712,32 @@ def pool_drilldown() -> dict[str, Any]:
     )
 
 
-DASHBOARDS = {
-    "tpe-insight-overview.json": overview,
-    "tpe-insight-pool.json": pool_drilldown,
+DASHBOARDS: dict[str, tuple[str, Callable[[], sdk_dashboard.Dashboard]]] = {
+    "tpe-insight-overview.json": ("Thread pools overview", overview),
+    "tpe-insight-pool.json": ("Pool drill-down", pool_drilldown),
 }
 
 
-def render(build: Any) -> str:
-    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+def render(board: str, build: Callable[[], sdk_dashboard.Dashboard]) -> str:
+    global DESCRIBE
+    DESCRIBE = Descriptions(board)
+    text = json.dumps(build().build(), cls=JSONEncoder, indent=2, ensure_ascii=False) + "\n"
+    unused = set(DESCRIBE.texts) - DESCRIBE.used
+    if unused:
+        raise SystemExit(f"docs/metrics.md describes panels {sorted(unused)} that {board!r} lacks")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--check", action="store_true", help="fail if the committed files are out of date"
     )
     args = parser.parse_args(argv)
     stale = []
-    for name, build in DASHBOARDS.items():
+    for name, (board, build) in DASHBOARDS.items():
         path = OUT_DIR / name
-        text = render(build)
+        text = render(board, build)
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path.relative_to(ROOT)))

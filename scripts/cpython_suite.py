@@ -35,6 +35,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MINORS = ("3.10", "3.11", "3.12", "3.13")
@@ -210,7 +211,9 @@ def modules_for(python: Path, minor: str) -> list[str]:
     return ["test.test_concurrent_futures"]
 
 
-def run_once(venv_python: Path, modules: list[str], mode: str, timeout: float, log: Path) -> dict:
+def run_once(
+    venv_python: Path, modules: list[str], mode: str, timeout: float, log: Path
+) -> dict[str, Any]:
     env = dict(os.environ, **{ENV_MODE: mode})
     env.pop("PYTHONPATH", None)
     started = time.monotonic()
@@ -235,7 +238,7 @@ def run_once(venv_python: Path, modules: list[str], mode: str, timeout: float, l
     wall = time.monotonic() - started
     for line in proc.stdout.splitlines():
         if "CPYTHON-SUITE " in line:
-            data = json.loads(line.partition("CPYTHON-SUITE ")[2])
+            data: dict[str, Any] = json.loads(line.partition("CPYTHON-SUITE ")[2])
             data["rc"] = proc.returncode
             return data
     # No summary: the watchdog fired or the interpreter died.
@@ -254,7 +257,7 @@ def run_once(venv_python: Path, modules: list[str], mode: str, timeout: float, l
     }
 
 
-def bad(data: dict) -> set[str]:
+def bad(data: dict[str, Any]) -> set[str]:
     return set(data["failures"]) | set(data["errors"]) | set(data["unexpected_successes"])
 
 

@@ -12,7 +12,9 @@ Pools (each one is what some panel or alert needs to see):
   that sometimes raises, tasks cancelled while queued, done-callbacks that raise, a sink that
   raises (instrumentation errors), and a short-lived executor with the same label opened per
   round (workers started) and submitted to after shutdown (rejected, reason=shutdown).
-* ``cpu``: one worker kept busy with pure-Python loops (TpePoolCpuBound).
+* ``cpu``: one worker kept busy with pure-Python loops (TpePoolCpuBound). Its CPU clock is the
+  wall clock, so its CPU share is exactly 1 however loaded the machine is: the test checks the
+  alert's expression, not how much CPU the OS grants a thread while five other suites run.
 * ``stuck``: two tasks blocked on an event from the start (TpeTasksStuck).
 * ``broken``: its initializer raises once :meth:`break_pool` is called; submits keep coming and
   are rejected, reason=broken (TpePoolBroken).
@@ -31,7 +33,8 @@ from prometheus_client import CollectorRegistry
 
 from tpe_insight import Sink, ThreadPoolExecutor, start_metrics_server
 
-POOLS = ("saturated", "errors", "mixed", "cpu", "stuck", "broken")
+HOSTILE_POOL = 'we"ird \\ (a|b).* pool'
+POOLS = ("saturated", "errors", "mixed", "cpu", "stuck", "broken", HOSTILE_POOL)
 
 
 # -- task callables (their module.qualname is the task label) ----------------------------------
@@ -123,12 +126,27 @@ class Workload:
         self.saturated = ThreadPoolExecutor(2, name="saturated", registry=reg)
         self.errors = ThreadPoolExecutor(2, name="errors", registry=reg)
         self.mixed = ThreadPoolExecutor(2, name="mixed", registry=reg, sinks=[FailingSink()])
-        self.cpu = ThreadPoolExecutor(1, name="cpu", registry=reg, cpu_time="exact")
+        # The CPU clock is the wall clock: crunch() spins on it, so its "CPU time" is its run
+        # time whatever else the machine runs (the real thread CPU time would depend on the
+        # machine being idle, and the alert under test would too).
+        self.cpu = ThreadPoolExecutor(
+            1, name="cpu", registry=reg, cpu_time="exact", cpu_clock=time.perf_counter
+        )
+        # A name that breaks any double-quoted selector: selection must still find it.
+        self.hostile = ThreadPoolExecutor(1, name=HOSTILE_POOL, registry=reg)
         self.stuck = ThreadPoolExecutor(2, name="stuck", registry=reg)
         self.broken = ThreadPoolExecutor(
             1, name="broken", registry=reg, initializer=self.broken_init
         )
-        self.pools = [self.saturated, self.errors, self.mixed, self.cpu, self.stuck, self.broken]
+        self.pools = [
+            self.saturated,
+            self.errors,
+            self.mixed,
+            self.cpu,
+            self.stuck,
+            self.broken,
+            self.hostile,
+        ]
         self.threads: list[threading.Thread] = []
         self.server = None
         self.port = 0
@@ -139,6 +157,8 @@ class Workload:
         # Blocked from the very first scrape, so their running gauge never changes.
         for _ in range(2):
             self.stuck.submit(wait_for, self.gate)
+        for _ in range(3):
+            self.hostile.submit(io_call, 0)
         for feed in (self._feed_saturated, self._feed_errors, self._feed_mixed, self._feed_cpu):
             thread = threading.Thread(target=self._guard, args=(feed,), name=feed.__name__)
             thread.start()

@@ -195,17 +195,26 @@ def variable_queries(dashboard: dict[str, Any]) -> dict[str, str]:
 
 LABEL_VALUES = re.compile(r"^label_values\((?P<match>.+),\s*(?P<label>[a-zA-Z_]\w*)\)$")
 
-_REGEX_SPECIAL = re.compile(r"([\\^$*+?.()|{}\[\]])")
+_REGEX_SPECIAL = re.compile(r"([\\^$*+?.()|{}\[\]/])")
 
 
 def grafana_regex_escape(value: str) -> str:
-    """How Grafana writes one selected value of a multi-value variable into a PromQL regex."""
-    return _REGEX_SPECIAL.sub(r"\\\\\1", value)
+    """What Grafana's ``${var:regex}`` format writes for one value: every regex metacharacter
+    (and ``/``) behind one backslash (``kbn.regexEscape``); quotes are left as they are."""
+    return _REGEX_SPECIAL.sub(r"\\\1", value)
+
+
+def grafana_regex_values(*values: str) -> str:
+    """``${var:regex}`` of a multi-value selection: ``(a|b)``, each value escaped."""
+    escaped = [grafana_regex_escape(value) for value in values]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
 
 def substitute(expr: str, values: dict[str, str]) -> str:
-    """Replace ``$name`` / ``${name}`` with ``values[name]`` (longest names first)."""
+    """Replace ``${name:regex}`` / ``$name`` / ``${name}`` with ``values[name]`` (longest names
+    first); the values are what Grafana would write, i.e. already formatted."""
     for name in sorted(values, key=len, reverse=True):
+        expr = expr.replace("${" + name + ":regex}", values[name])
         expr = expr.replace("${" + name + "}", values[name]).replace("$" + name, values[name])
     leftover = re.search(r"\$\{?\w+", expr)
     if leftover:

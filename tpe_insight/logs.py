@@ -26,8 +26,9 @@ from typing import Any
 
 import structlog
 
-from tpe_insight.lifecycle import PoolInfo, Sink, TaskInfo
-from tpe_insight.naming import exception_label
+from tpe_insight.events import PoolInfo, Sink, TaskInfo
+from tpe_insight.labels import exception_label
+from tpe_insight.typing import RejectReason
 
 __all__ = ["StructlogSink", "should_log"]
 
@@ -75,17 +76,19 @@ class StructlogSink(Sink):
             "pool_created", pool=pool.label, pool_id=pool.pool_id, max_workers=pool.max_workers
         )
 
-    def pool_shutdown(self, pool: PoolInfo, wait: bool, cancel_futures: bool) -> None:
+    def pool_shutdown(
+        self, pool: PoolInfo, wait: bool, cancel_futures: bool, shutdown_at: float
+    ) -> None:
         self.logger.info(
             "pool_shutdown",
             pool=pool.label,
             pool_id=pool.pool_id,
             wait=wait,
             cancel_futures=cancel_futures,
-            lifetime_seconds=round(pool.clock() - pool.created_at, 6),
+            lifetime_seconds=round(shutdown_at - pool.created_at, 6),
         )
 
-    def worker_started(self, pool: PoolInfo, thread_name: str) -> None:
+    def worker_started(self, pool: PoolInfo, thread_name: str, started_at: float) -> None:
         self.logger.debug(
             "worker_started", pool=pool.label, pool_id=pool.pool_id, thread=thread_name
         )
@@ -95,7 +98,7 @@ class StructlogSink(Sink):
             "initializer_failed", pool=pool.label, pool_id=pool.pool_id, **self._exc(exc)
         )
 
-    def task_rejected(self, pool: PoolInfo, reason: str, exc: BaseException) -> None:
+    def task_rejected(self, pool: PoolInfo, reason: RejectReason, exc: BaseException) -> None:
         self.logger.warning(
             "task_rejected",
             pool=pool.label,
@@ -120,10 +123,12 @@ class StructlogSink(Sink):
     def task_finished(
         self,
         task: TaskInfo,
+        submitted_at: float,
         started_at: float,
         ended_at: float,
         cpu_seconds: float,
         exc: BaseException | None,
+        submitter: int,
     ) -> None:
         if exc is not None:
             self.logger.warning(
@@ -142,7 +147,9 @@ class StructlogSink(Sink):
                 cpu_seconds=round(cpu_seconds, 6),
             )
 
-    def task_not_run(self, task: TaskInfo, cancelled: bool, exc: BaseException | None) -> None:
+    def task_not_run(
+        self, task: TaskInfo, cancelled: bool, exc: BaseException | None, ended_at: float
+    ) -> None:
         if cancelled:
             self.logger.info("task_cancelled", pool=task.pool.label, task=task.name)
         else:

@@ -32,12 +32,12 @@ Rules:
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from tpe_insight import _fork
 from tpe_insight.executor import StdlibThreadPoolExecutor, ThreadPoolExecutor
 
 __all__ = ["install", "installed", "uninstall"]
@@ -51,13 +51,10 @@ _saved: dict[str, Any] = {}
 _PATCHED = ("__init__", "submit", "shutdown")
 
 
-def _after_fork_in_child() -> None:
+@_fork.on_fork_in_child
+def _renew_lock() -> None:
     global _lock
     _lock = threading.Lock()  # another thread may have held it during the fork
-
-
-if hasattr(os, "register_at_fork"):  # POSIX only
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # The replacements. Each one passes through to the original for our own class (which calls the
@@ -76,7 +73,7 @@ def __init__(self: StdlibThreadPoolExecutor, *args: Any, **kwargs: Any) -> None:
 def submit(
     self: StdlibThreadPoolExecutor, fn: Callable[..., T], /, *args: Any, **kwargs: Any
 ) -> Future[T]:
-    if isinstance(self, ThreadPoolExecutor) or "_tpe_pool" not in vars(self):
+    if isinstance(self, ThreadPoolExecutor) or "_tpe" not in vars(self):
         result: Future[T] = _saved["submit"](self, fn, *args, **kwargs)
         return result
     return ThreadPoolExecutor.submit(self, fn, *args, **kwargs)  # type: ignore[arg-type]
@@ -85,7 +82,7 @@ def submit(
 def shutdown(
     self: StdlibThreadPoolExecutor, wait: bool = True, *, cancel_futures: bool = False
 ) -> None:
-    if isinstance(self, ThreadPoolExecutor) or "_tpe_pool" not in vars(self):
+    if isinstance(self, ThreadPoolExecutor) or "_tpe" not in vars(self):
         _saved["shutdown"](self, wait, cancel_futures=cancel_futures)
     else:
         ThreadPoolExecutor.shutdown(self, wait, cancel_futures=cancel_futures)  # type: ignore[arg-type]
@@ -104,6 +101,7 @@ def install() -> None:
     Calls nest: each ``install()`` is undone by one :func:`uninstall`.
     """
     global _depth
+    _fork.ensure_installed()
     with _lock:
         _depth += 1
         if _depth > 1:

@@ -13,8 +13,9 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tpe_insight import ThreadPoolExecutor, profile, timeline
-from tpe_insight.metrics import collector_for
+from tpe_insight import ThreadPoolExecutor, profile
+from tpe_insight.metrics.collector import collector_for
+from tpe_insight.profiler import recorder
 
 
 def test_7_shards_of_threads_not_started_by_threading_are_retired() -> None:
@@ -48,7 +49,7 @@ def test_7_shards_of_threads_not_started_by_threading_are_retired() -> None:
 
 
 def test_10_shut_down_pools_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(timeline, "MAX_POOL_RECORDS", 5)
+    monkeypatch.setattr(recorder, "MAX_POOL_RECORDS", 5)
     with profile() as prof:
         for _ in range(20):
             with ThreadPoolExecutor(1, name="many", registry=CollectorRegistry()) as pool:

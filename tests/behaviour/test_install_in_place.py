@@ -57,7 +57,7 @@ def test_4_pools_created_before_install_run_untouched() -> None:
     tpe_insight.install()
     try:
         assert pool.submit(pow, 2, 2).result() == 4
-        assert "_tpe_pool" not in vars(pool)
+        assert "_tpe" not in vars(pool)
     finally:
         pool.shutdown()
         tpe_insight.uninstall()
@@ -88,4 +88,4 @@ def test_4_uninstall_restores_the_exact_functions_and_new_pools_are_plain() -> N
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="after-uninstall")
     pool.submit(abs, 1).result()
     pool.shutdown()
-    assert "_tpe_pool" not in vars(pool)
+    assert "_tpe" not in vars(pool)

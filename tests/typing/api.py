@@ -33,10 +33,12 @@ class CountingSink(Sink):
     def task_finished(
         self,
         task: TaskInfo,
+        submitted_at: float,
         started_at: float,
         ended_at: float,
         cpu_seconds: float,
         exc: BaseException | None,
+        submitter: int,
     ) -> None:
         self.finished += 1
 

@@ -1,7 +1,8 @@
-"""The profiler's outputs, all computed from a recorded :class:`~tpe_insight.timeline.Timeline`.
+"""The profiler: recorded spans and what they tell.
 
-``trace`` (Chrome/Perfetto JSON), ``report`` (self-contained HTML), ``summary`` (terminal text),
-``whatif`` (sizing simulation), ``lints`` (misuse patterns) and ``stats`` (the shared numbers).
-Nothing here runs on the per-task path: the recorder only stores spans; rendering happens here,
-at report time.
+One-way flow: ``recorder`` (a sink) builds a ``timeline`` (plain data); ``stats`` (with
+``whatif``) analyses it; ``lints``, ``text`` (terminal summary), ``trace`` (Chrome/Perfetto
+JSON) and ``report`` (self-contained HTML) read the analysis; ``session`` (``profile()``) sits on
+top and starts, stops and renders. Nothing here runs on the per-task path except the recorder's
+hooks, which only store tuples.
 """

@@ -23,24 +23,26 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from tpe_insight.profiler import lints, whatif
+from tpe_insight.profiler import lints
+from tpe_insight.profiler._format import format_ms, format_seconds
+from tpe_insight.profiler.model import MODEL_STATEMENT, Estimate, PoolModel
 from tpe_insight.profiler.stats import (
-    CPU_BOUND_SHARE,
-    IO_BOUND_SHARE,
     Analysis,
     PoolStats,
     TaskStats,
     analyse,
     counter_series,
 )
-from tpe_insight.profiler.summary import format_ms, format_seconds
-from tpe_insight.timeline import CANCELLED, ERROR, Span, Timeline
+from tpe_insight.profiler.timeline import CANCELLED, ERROR, Span, Timeline
+from tpe_insight.typing import CPU_BOUND, IO_BOUND, MIXED
 
 __all__ = ["MAX_LIFECYCLE_ROWS", "MAX_POOLS", "MAX_SPANS_DRAWN", "render_report", "write_report"]
 
-#: Spans drawn per pool in the lanes; beyond it, the newest are drawn and the rest counted
-#: (a browser slows down past a few tens of thousands of SVG shapes).
-MAX_SPANS_DRAWN = 20_000
+#: Spans drawn in the worker lanes of all pool sections together (split evenly between the
+#: sections shown); beyond it, each pool's newest are drawn and the rest counted. About 300 bytes
+#: each, so the report stays under 5 MB whatever the task count (a browser also slows down past
+#: a few tens of thousands of SVG shapes).
+MAX_SPANS_DRAWN = 8_000
 
 #: Rows in a pool's per-task lifecycle view (the first tasks submitted).
 MAX_LIFECYCLE_ROWS = 60
@@ -63,10 +65,6 @@ PALETTE = (
     "#ffbe7d",
     "#d4a6c8",
 )
-
-FAIL = "#d62728"
-CANCEL = "#7f7f7f"
-BIRTH = "#2ca02c"
 
 # Geometry of the SVG charts (viewBox units; the SVG scales to the page width).
 WIDTH = 1200
@@ -149,7 +147,7 @@ class _Scale:
         return parts
 
 
-def _span_title(span: Span, pool_label: str) -> str:
+def _span_title(span: Span, pool_label: str, include_messages: bool = False) -> str:
     lines = [f"{span.task} — {span.outcome}", f"pool {pool_label}"]
     if span.queue_wait is not None:
         lines.append(f"queued {format_seconds(span.queue_wait)}")
@@ -160,11 +158,20 @@ def _span_title(span: Span, pool_label: str) -> str:
     if span.submitter:
         lines.append(f"submitted by {span.submitter}")
     if span.exception:
-        lines.append(f"{span.exception}: {span.message or ''}")
+        message = span.message if include_messages and span.message else None
+        lines.append(span.exception + (f": {message}" if message else ""))
     return _e("\n".join(lines))
 
 
-def _lanes_svg(pool: PoolStats, spans: list[Span], timeline: Timeline, colour: _Colours) -> str:
+def _lanes_svg(
+    pool: PoolStats,
+    spans: list[Span],
+    timeline: Timeline,
+    colour: _Colours,
+    *,
+    budget: int = MAX_SPANS_DRAWN,
+    include_messages: bool = False,
+) -> str:
     """Worker lanes: one row per worker plus a queue row for tasks that never ran."""
     record = pool.record
     workers = [w for w in timeline.workers if w.pool_id == record.pool_id]
@@ -194,7 +201,7 @@ def _lanes_svg(pool: PoolStats, spans: list[Span], timeline: Timeline, colour: _
             f'<text x="{LEFT - 8}" y="{y + LANE_H / 2 + 4}" class="lane-label">'
             f"{_e(_clip(name, 26))}<title>{_e(name)}</title></text>"
         )
-    drawn = spans[-MAX_SPANS_DRAWN:]
+    drawn = spans[-budget:]
     for span in drawn:
         if span.started_at is None:
             continue
@@ -206,7 +213,8 @@ def _lanes_svg(pool: PoolStats, spans: list[Span], timeline: Timeline, colour: _
         cls = ' class="fail"' if failed else ""
         body.append(
             f'<rect x="{x0:.2f}" y="{y + 1}" width="{width:.2f}" height="{LANE_H - 2}" '
-            f'fill="{colour(span.task)}"{cls}><title>{_span_title(span, record.label)}</title>'
+            f'fill="{colour(span.task)}"{cls}><title>'
+            f"{_span_title(span, record.label, include_messages)}</title>"
             "</rect>"
         )
         if failed:
@@ -242,55 +250,122 @@ def _lanes_svg(pool: PoolStats, spans: list[Span], timeline: Timeline, colour: _
             body.append(
                 f'<path d="M{x - 5:.1f},{y + 5}L{x + 5:.1f},{y + LANE_H - 5}M{x - 5:.1f},'
                 f'{y + LANE_H - 5}L{x + 5:.1f},{y + 5}" class="{mark}">'
-                f"<title>{_span_title(span, record.label)}</title></path>"
+                f"<title>{_span_title(span, record.label, include_messages)}</title></path>"
             )
     note = ""
-    if len(spans) > len(drawn):
+    if pool.tasks_total > len(drawn):
         note = (
-            f'<p class="note">Drawing the newest {len(drawn)} of {len(spans)} tasks of this '
-            "pool.</p>"
+            f'<p class="note">Drawing {len(drawn)} of the pool\'s {pool.tasks_total} tasks: the '
+            + (
+                (
+                    f"the {len(drawn)} that kept per-span detail"
+                    if len(drawn) == len(spans)
+                    else f"the newest {len(drawn)} of the {len(spans)} that kept per-span detail"
+                )
+                + " (see the sampling rule at the top)."
+                if pool.tasks_total > len(spans)
+                else "the newest ones."
+            )
+            + "</p>"
         )
     return _svg(height, body) + note
 
 
-def _counter_svg(spans: list[Span], record_max: int) -> str:
-    """Queue depth (area) and busy workers (line) over time."""
-    series = counter_series(spans)
-    if len(series) < 2:
-        return ""
-    scale = _Scale(series[0][0], series[-1][0])
-    height = 110
-    chart_top, chart_h = 8, 70
-    peak = max(*(q for _, q, _ in series), record_max, 1)
+def _step_chart(
+    series: Sequence[tuple[float, float]],
+    start: float,
+    end: float,
+    peak: float,
+    *,
+    css: str,
+    axis_label: str,
+    limit: float | None = None,
+) -> str:
+    """One step chart with its own y axis (0..peak): queue depth and busy workers differ in
+    scale by orders of magnitude (thousands queued, four busy), so they never share one."""
+    scale = _Scale(start, end)
+    chart_top, chart_h = 8, 56
+    peak = max(peak, limit or 0, 1e-9)
 
     def y(value: float) -> float:
         return chart_top + chart_h - value / peak * chart_h
 
     body = scale.axis(chart_top, chart_h)
     body.append(
-        f'<text x="{LEFT - 8}" y="{chart_top + 12}" class="lane-label">{peak}</text>'
+        f'<text x="{LEFT - 8}" y="{chart_top + 10}" class="lane-label">{_e(_count(peak))}</text>'
         f'<text x="{LEFT - 8}" y="{chart_top + chart_h}" class="lane-label">0</text>'
-        f'<line x1="{LEFT}" y1="{y(record_max):.1f}" x2="{WIDTH - RIGHT}" y2="{y(record_max):.1f}" '
-        'class="limit"><title>max_workers</title></line>'
+        f'<text x="{LEFT - 8}" y="{chart_top + chart_h / 2 + 4}" class="axis-name">'
+        f"{_e(axis_label)}</text>"
     )
-    for index, key in ((1, "queue"), (2, "busy")):
-        points = [f"{LEFT:.1f},{y(0):.1f}"]
-        previous = 0
-        for time, *values in series:
-            x = scale.x(time)
-            points.append(f"{x:.1f},{y(previous):.1f}")
-            previous = values[index - 1]
-            points.append(f"{x:.1f},{y(previous):.1f}")
-        points.append(f"{WIDTH - RIGHT:.1f},{y(previous):.1f}")
-        if key == "queue":
-            points.append(f"{WIDTH - RIGHT:.1f},{y(0):.1f}")
-            body.append(f'<polygon points="{" ".join(points)}" class="queue-area"/>')
-        else:
-            body.append(f'<polyline points="{" ".join(points)}" class="busy-line"/>')
-    return _svg(height, body)
+    if limit is not None:
+        body.append(
+            f'<line x1="{LEFT}" y1="{y(limit):.1f}" x2="{WIDTH - RIGHT}" y2="{y(limit):.1f}" '
+            'class="limit"><title>max_workers</title></line>'
+        )
+    points = [f"{LEFT:.1f},{y(0):.1f}"]
+    previous = 0.0
+    for time, value in series:
+        x = scale.x(time)
+        points.append(f"{x:.1f},{y(previous):.1f}")
+        previous = value
+        points.append(f"{x:.1f},{y(previous):.1f}")
+    points.append(f"{WIDTH - RIGHT:.1f},{y(previous):.1f}")
+    points.append(f"{WIDTH - RIGHT:.1f},{y(0):.1f}")
+    body.append(f'<polygon points="{" ".join(points)}" class="{css}"/>')
+    return _svg(chart_top + chart_h + AXIS_H, body)
 
 
-def _lifecycle_svg(spans: list[Span], pool_label: str, colour: _Colours) -> str:
+def _count(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
+def _counter_svg(
+    spans: list[Span],
+    record_max: int,
+    pool: PoolStats | None = None,
+    timeline: Timeline | None = None,
+) -> str:
+    """Queue depth and busy workers over time, each on its own axis. Exact steps from the spans
+    when the pool kept all of them; otherwise the recorder's time-weighted bin averages."""
+    activity = (
+        timeline.pool_activity(pool.record.pool_id)
+        if pool is not None and timeline is not None and pool.sampled
+        else None
+    )
+    if activity is not None:
+        binned = activity.series()
+        if len(binned) < 2:
+            return ""
+        start, end = binned[0][0], binned[-1][0] + activity.width
+        queued: list[tuple[float, float]] = [(t, q) for t, q, _ in binned]
+        busy: list[tuple[float, float]] = [(t, b) for t, _, b in binned]
+        queued.append((end, 0.0))
+        busy.append((end, 0.0))
+    else:
+        series = counter_series(spans)
+        if len(series) < 2:
+            return ""
+        start, end = series[0][0], series[-1][0]
+        queued = [(t, float(q)) for t, q, _ in series]
+        busy = [(t, float(b)) for t, _, b in series]
+    peak_queued = max(v for _, v in queued)
+    peak_busy = max(v for _, v in busy)
+    queue_chart = _step_chart(
+        queued, start, end, peak_queued, css="queue-area", axis_label="queued"
+    )
+    busy_chart = _step_chart(
+        busy, start, end, peak_busy, css="busy-area", axis_label="busy", limit=record_max
+    )
+    return queue_chart + busy_chart
+
+
+def _lifecycle_svg(
+    spans: list[Span],
+    pool_label: str,
+    colour: _Colours,
+    total: int | None = None,
+    include_messages: bool = False,
+) -> str:
     """Per-task rows: queued segment (pale, hatched) then running segment (solid)."""
     ordered = sorted(
         (s for s in spans if s.submitted_at is not None),
@@ -310,7 +385,7 @@ def _lifecycle_svg(spans: list[Span], pool_label: str, colour: _Colours) -> str:
         colour_of = colour(span.task)
         queue_end = span.started_at if span.started_at is not None else span.ended_at
         x0, xq, x1 = scale.x(span.submitted_at), scale.x(queue_end), scale.x(span.ended_at)
-        title = _span_title(span, pool_label)
+        title = _span_title(span, pool_label, include_messages)
         body.append(
             f'<text x="{LEFT - 8}" y="{y + row_h - 2}" class="row-label">'
             f"{_e(_clip(span.task, 30))}</text>"
@@ -329,18 +404,29 @@ def _lifecycle_svg(spans: list[Span], pool_label: str, colour: _Colours) -> str:
                 f'{y + row_h - 1}L{xq + 4:.1f},{y + 1}" class="cancel"><title>{title}</title>'
                 "</path>"
             )
-    note = ""
-    if len(spans) > len(ordered):
+    total = len(spans) if total is None else total
+    if total > len(spans):
         note = (
-            f'<p class="note">The first {len(ordered)} of {len(spans)} tasks, in submit order.</p>'
+            f'<p class="note">How these rows were chosen: the {len(ordered)} earliest-submitted '
+            f"of the {len(spans)} tasks of this pool that kept per-span detail, out of {total} "
+            "recorded (see the sampling rule at the top).</p>"
         )
+    elif len(spans) > len(ordered):
+        note = (
+            f'<p class="note">How these rows were chosen: the first {len(ordered)} of '
+            f"{len(spans)} tasks, in submit order.</p>"
+        )
+    else:
+        note = f'<p class="note">All {len(ordered)} tasks of this pool, in submit order.</p>'
     return _svg(chart_h + AXIS_H + 8, body) + note
 
 
 def _svg(height: float, body: Sequence[str]) -> str:
+    # In a scrolling box with a minimum width: on a narrow screen the chart keeps a readable
+    # scale (its text is in viewBox units) and scrolls sideways instead of shrinking to 6 px.
     return (
-        f'<svg viewBox="0 0 {WIDTH} {height:.0f}" width="100%" role="img" '
-        f'preserveAspectRatio="xMinYMin meet">{"".join(body)}</svg>'
+        f'<div class="chart"><svg viewBox="0 0 {WIDTH} {height:.0f}" width="100%" role="img" '
+        f'preserveAspectRatio="xMinYMin meet">{"".join(body)}</svg></div>'
     )
 
 
@@ -352,20 +438,12 @@ def _speedup(value: float) -> str:
     return "&#8211;" if math.isnan(value) else f"&#215;{value:.2f}"
 
 
-def _inflated(verdict: str) -> str:
-    """CPU-bound run times include waiting for the GIL, so sum-of-runs overstates the serial
-    time and the speedup; say so where the number is shown."""
-    if verdict != "CPU-bound":
-        return ""
-    return '<br><span class="warn">overstated: run times include GIL waits</span>'
-
-
 def _pct(value: float) -> str:
     return "&#8211;" if math.isnan(value) else f"{value:.0%}"
 
 
 def _verdict_badge(share: float, verdict: str, core_load: float = math.nan) -> str:
-    cls = {"I/O-bound": "io", "CPU-bound": "cpu", "mixed": "mixed"}.get(verdict, "none")
+    cls = {IO_BOUND: "io", CPU_BOUND: "cpu", MIXED: "mixed"}.get(verdict, "none")
     load = "" if math.isnan(core_load) else f" · {core_load:.2f} cores"
     return (
         f'<span class="badge {cls}">{_e(verdict)}</span> '
@@ -398,51 +476,162 @@ def _task_table(tasks: Sequence[TaskStats], colour: _Colours, with_pool: bool) -
                     task.run.p99,
                 )
             )
-            + f"<td class=num>{_pct(task.cpu_share)}</td></tr>"
+            + f"<td class=num>{_pct(task.cpu_share)}</td>"
+            f"<td>{_exceptions_cell(task.exceptions)}</td></tr>"
         )
     return (
-        '<table class="grid-table"><thead><tr>'
+        '<div class="scroll"><table class="grid-table"><thead><tr>'
         f"{head}<th>task</th><th>n</th><th>outcomes</th>"
         "<th>wait p50 ms</th><th>p95</th><th>p99</th><th>run p50 ms</th><th>p95</th><th>p99</th>"
-        f"<th>CPU share</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>CPU share</th><th>exceptions</th></tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table></div>"
     )
 
 
-def _whatif_table(pool: PoolStats) -> str:
-    if not pool.predictions:
+def _exceptions_cell(exceptions: dict[str, int]) -> str:
+    """Exception classes with their counts (never messages: the report is meant to be shared;
+    messages appear only with ``include_messages``, in the failures table)."""
+    if not exceptions:
         return ""
-    worst = max(p.wall_seconds for p in pool.predictions) or 1.0
+    return " ".join(
+        f'<span class="exc">{_e(name)} <strong>&#215;{count}</strong></span>'
+        for name, count in exceptions.items()
+    )
+
+
+#: Distinct messages shown per (task, exception class) with ``include_messages``.
+MESSAGES_PER_EXCEPTION = 3
+
+
+def _failures_table(pool: PoolStats, spans: list[Span], include_messages: bool) -> str:
+    """Failures of one pool by task and exception class, with counts over every span;
+    with ``include_messages``, up to a few distinct messages from the spans kept."""
     rows = []
-    for prediction in pool.predictions:
-        speed = pool.run_total / prediction.wall_seconds if prediction.wall_seconds else math.nan
-        bar = prediction.wall_seconds / worst * 100
-        mark = ' class="recorded"' if prediction.recorded else ""
-        label = f"{prediction.workers}" + (" (recorded)" if prediction.recorded else "")
-        rows.append(
-            f"<tr{mark}><td class=num>{label}</td>"
-            f"<td class=num>{_e(format_seconds(prediction.wall_seconds))}</td>"
-            f"<td class=num>{_speedup(speed)}</td>"
-            f'<td class="bar-cell"><div class="bar" style="width:{bar:.1f}%"></div></td></tr>'
+    messages: dict[tuple[str, str], list[str]] = {}
+    if include_messages:
+        for span in spans:
+            if span.exception is None or span.message is None:
+                continue
+            seen = messages.setdefault((span.task, span.exception), [])
+            if span.message not in seen and len(seen) < MESSAGES_PER_EXCEPTION:
+                seen.append(span.message)
+    for task in pool.tasks:
+        for name, count in task.exceptions.items():
+            cell = ""
+            if include_messages:
+                cell = (
+                    "<td>"
+                    + "<br>".join(
+                        f"<code>{_e(m)}</code>" for m in messages.get((task.task, name), [])
+                    )
+                    + "</td>"
+                )
+            rows.append(
+                f'<tr><td class="task">{_e(task.task)}</td><td>{_e(name)}</td>'
+                f"<td class=num>{count}</td>{cell}</tr>"
+            )
+    if not rows:
+        return ""
+    head = "<th>messages (examples)</th>" if include_messages else ""
+    hint = (
+        ""
+        if include_messages
+        else "<p class=hint>Exception messages are left out (they may hold user data); "
+        "<code>--include-messages</code> adds examples.</p>"
+    )
+    return (
+        "<h3>Failures</h3>" + hint + '<div class="scroll"><table class="grid-table">'
+        f"<thead><tr><th>task</th><th>exception</th><th>count</th>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+#: How the report names the model's work types, and the badge colour of each.
+_WORK_TYPES = {
+    "io": ("I/O-bound", "io"),
+    "gil": ("GIL-bound CPU", "cpu"),
+    "cpu_parallel": ("CPU in GIL-free code", "cpu"),
+    "mixed": ("mixed CPU and waiting", "mixed"),
+    "unknown": ("cannot tell", "none"),
+}
+
+
+def _claim(estimate: Estimate, ratio: bool) -> str:
+    """A model claim: its value, or "cannot tell" with the range (docs/profiler-model.md)."""
+
+    def fmt(value: float) -> str:
+        return _speedup(value) if ratio else _e(format_seconds(value))
+
+    if estimate.value is not None:
+        return fmt(estimate.value)
+    if math.isnan(estimate.low) or math.isnan(estimate.high):
+        return "cannot tell"
+    return f"cannot tell <span class=dim>({fmt(estimate.low)}&#8211;{fmt(estimate.high)})</span>"
+
+
+def _model_badge(model: PoolModel) -> str:
+    name, cls = _WORK_TYPES[model.work_type]
+    return f'<span class="badge {cls}">{_e(name)}</span>'
+
+
+def _headline_claims(analysis: Analysis) -> list[str]:
+    """The top cards: one pool's claims when one pool did the work, else "per pool" (a sum of
+    run times over pools would be the very claim the model replaces)."""
+    busy = [p for p in analysis.pools if p.run.count]
+    if len(busy) == 1 and busy[0].model is not None:
+        model = busy[0].model
+        name, cls = _WORK_TYPES[model.work_type]
+        return [
+            _card(
+                "speedup vs serial",
+                _claim(model.speedup, ratio=True),
+                f"serial {_claim(model.serial_seconds, ratio=False)} (the model)",
+            ),
+            _card(
+                "work type",
+                f'<span class="badge big {cls}">{_e(name)}</span>',
+                f"CPU share {_pct(analysis.cpu_share)} · core load "
+                + ("&#8211;" if math.isnan(analysis.core_load) else f"{analysis.core_load:.2f}"),
+            ),
+        ]
+    return [
+        _card("speedup vs serial", "per pool", "see each pool: the model's claim"),
+        _card("work type", "per pool", f"CPU share {_pct(analysis.cpu_share)} overall"),
+    ]
+
+
+def _model_whatif_table(pool: PoolStats, model: PoolModel) -> str:
+    """The model's what-if: contention- and dependency-aware, "cannot tell" with a range."""
+    worst = max((w.high for w in model.what_if if not math.isnan(w.high)), default=1.0) or 1.0
+    rows = []
+    for row in model.what_if:
+        shown = row.predicted_wall_seconds if row.predicted_wall_seconds is not None else row.high
+        bar = shown / worst * 100 if not math.isnan(shown) else 0.0
+        mark = ' class="recorded"' if row.recorded else ""
+        label = f"{row.max_workers}" + (" (recorded)" if row.recorded else "")
+        value = (
+            _e(format_seconds(row.predicted_wall_seconds))
+            if row.predicted_wall_seconds is not None
+            else "cannot tell"
         )
-    error = ""
-    if pool.wall > 0 and not math.isnan(pool.predicted_recorded):
-        diff = (pool.predicted_recorded - pool.wall) / pool.wall
-        error = (
-            "<p class=note>Check: the simulation gives "
-            f"{_e(format_seconds(pool.predicted_recorded))}"
-            f" for the recorded max_workers={pool.record.max_workers}; the run measured "
-            f"{_e(format_seconds(pool.wall))} ({diff:+.1%}).</p>"
+        rows.append(
+            f"<tr{mark}><td class=num>{label}</td><td class=num>{value}</td>"
+            f"<td class=num>{_e(format_seconds(row.low))}&#8211;"
+            f"{_e(format_seconds(row.high))}</td>"
+            f'<td class="bar-cell"><div class="bar" style="width:{bar:.1f}%"></div></td></tr>'
         )
     return (
         '<table class="grid-table whatif"><thead><tr><th>max_workers</th><th>predicted wall</th>'
-        f"<th>speedup vs serial</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        f"{error}<p class=note>Simulated by replaying the recorded submit order and run times onto "
-        f"k workers; {_e(whatif.CAVEAT)}.</p>"
+        f"<th>range</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<p class=note>Measured {_e(format_seconds(pool.wall))} at the recorded max_workers; the "
+        f"replay there is scaled to it (calibration &#215;{model.calibration:.2f}). "
+        f"{_e(MODEL_STATEMENT)}. See docs/profiler-model.md; where it says cannot tell, "
+        "<code>tpe-insight sweep</code> measures.</p>"
     )
 
 
 def _work_type_card(share: float, verdict: str, core_load: float) -> str:
-    cls = {"I/O-bound": "io", "CPU-bound": "cpu", "mixed": "mixed"}.get(verdict, "none")
+    cls = {IO_BOUND: "io", CPU_BOUND: "cpu", MIXED: "mixed"}.get(verdict, "none")
     load = "&#8211;" if math.isnan(core_load) else f"{core_load:.2f}"
     return _card(
         "work type",
@@ -458,44 +647,89 @@ def _card(label: str, value: str, sub: str = "") -> str:
     )
 
 
-def _pool_section(pool: PoolStats, analysis: Analysis, colour: _Colours) -> str:
+def _pool_section(
+    pool: PoolStats,
+    analysis: Analysis,
+    colour: _Colours,
+    budget: int = MAX_SPANS_DRAWN,
+    include_messages: bool = False,
+) -> str:
     record = pool.record
     spans = [s for s in analysis.timeline.spans if s.pool_id == record.pool_id]
     counts = " · ".join(f"{n} {name}" for name, n in pool.counts.items() if n) or "no tasks"
-    parts = [
+    heading = (
         f'<section class="pool" id="pool-{record.pool_id}">'
         f"<h2>pool <code>{_e(record.label)}</code> <span class=dim>#{record.pool_id} · "
-        f"max_workers={record.max_workers} · {pool.workers_started} worker(s) started</span></h2>",
+        f"max_workers={record.max_workers} · {pool.workers_started} worker(s) started</span></h2>"
+    )
+    if pool.tasks_total == 0:
+        return (
+            heading
+            + '<p class="empty">This pool ran no tasks: it was created (and '
+            + ("shut down" if record.shutdown_at is not None else "not shut down")
+            + ") without a task being submitted to it, so it has no timings.</p></section>"
+        )
+    model = pool.model
+    if model is not None:
+        speedup_card = _card(
+            "speedup vs serial",
+            _claim(model.speedup, ratio=True),
+            f"serial {_claim(model.serial_seconds, ratio=False)} (the model)",
+        )
+        name, cls = _WORK_TYPES[model.work_type]
+        work_card = _card(
+            "work type",
+            f'<span class="badge big {cls}">{_e(name)}</span>',
+            f"{_e(model.reason)} · CPU share {_pct(pool.cpu_share)}",
+        )
+    else:
+        speedup_card = _card(
+            "speedup vs serial",
+            "cannot tell",
+            "only a sample of the spans was kept; the model replays every span",
+        )
+        work_card = _work_type_card(pool.cpu_share, pool.verdict, pool.core_load)
+    parts = [
+        heading,
         '<div class="cards">',
         _card("tasks", str(pool.tasks_total), _e(counts)),
         _card("wall", _e(format_seconds(pool.wall)), "first submit → last end"),
-        _card(
-            "speedup vs serial",
-            _speedup(pool.speedup),
-            f"serial {_e(format_seconds(pool.run_total))}" + _inflated(pool.verdict),
-        ),
+        speedup_card,
         _card("utilisation", _pct(pool.utilisation), f"peak {pool.peak_busy} running"),
-        _work_type_card(pool.cpu_share, pool.verdict, pool.core_load),
+        work_card,
         _card(
             "queue", f"{pool.peak_queued}", f"peak queued · p95 wait {format_ms(pool.wait.p95)} ms"
         ),
         "</div>",
     ]
-    lanes = _lanes_svg(pool, spans, analysis.timeline, colour)
+    lanes = _lanes_svg(
+        pool,
+        spans,
+        analysis.timeline,
+        colour,
+        budget=budget,
+        include_messages=include_messages,
+    )
     if lanes:
         parts.append(
             "<h3>Worker lanes</h3><p class=hint>One row per worker thread; a box is a task run "
             "(hover for details), empty lane is idle time, the green tick is the worker's birth, "
             "red outline and cross a failure, grey cross a task that never ran.</p>" + lanes
         )
-    chart = _counter_svg(spans, record.max_workers)
+    chart = _counter_svg(spans, record.max_workers, pool, analysis.timeline)
     if chart:
+        how = (
+            "time-weighted averages over equal time bins, covering every task (only a sample "
+            "kept its own detail)"
+            if pool.sampled
+            else "exact, from every task"
+        )
         parts.append(
             "<h3>Queue depth and busy workers</h3><p class=hint><span class=key-queue></span>"
-            "queued tasks <span class=key-busy></span>busy workers <span class=key-limit>"
-            "</span>max_workers</p>" + chart
+            "queued tasks (top), <span class=key-busy></span>busy workers (bottom, "
+            f"<span class=key-limit></span>max_workers), each on its own axis; {how}.</p>" + chart
         )
-    lifecycle = _lifecycle_svg(spans, record.label, colour)
+    lifecycle = _lifecycle_svg(spans, record.label, colour, pool.tasks_total, include_messages)
     if lifecycle:
         parts.append(
             "<h3>Task lifecycles</h3><p class=hint>Each row is one task: hatched while queued "
@@ -503,8 +737,15 @@ def _pool_section(pool: PoolStats, analysis: Analysis, colour: _Colours) -> str:
         )
     if pool.tasks:
         parts.append("<h3>Per task</h3>" + _task_table(pool.tasks, colour, with_pool=False))
-    if pool.predictions:
-        parts.append("<h3>What if max_workers were…</h3>" + _whatif_table(pool))
+        parts.append(_failures_table(pool, spans, include_messages))
+    if pool.sampled:
+        parts.append(
+            "<h3>What if max_workers were…</h3><p class=note>Cannot tell: the replay needs "
+            f"every task, and only {len(spans)} of this pool's {pool.tasks_total} kept their "
+            "detail. <code>tpe-insight sweep</code> measures other max_workers instead.</p>"
+        )
+    elif model is not None and model.what_if:
+        parts.append("<h3>What if max_workers were…</h3>" + _model_whatif_table(pool, model))
     parts.append("</section>")
     return "".join(parts)
 
@@ -526,21 +767,37 @@ def _pools_table(analysis: Analysis) -> str:
     rows = []
     for pool in analysis.pools:
         r = pool.record
+        if pool.tasks_total == 0:
+            rows.append(
+                f'<tr><td><a href="#pool-{r.pool_id}">{_e(r.label)}</a></td>'
+                f"<td class=num>#{r.pool_id}</td><td class=num>{r.max_workers}</td>"
+                '<td class=num>0</td><td colspan=6 class="dim">no tasks ran in this pool</td></tr>'
+            )
+            continue
+        if pool.model is not None:
+            speedup = _claim(pool.model.speedup, ratio=True)
+            badge = _model_badge(pool.model)
+        else:
+            speedup = "cannot tell"
+            badge = _verdict_badge(pool.cpu_share, pool.verdict, pool.core_load)
         rows.append(
             f'<tr><td><a href="#pool-{r.pool_id}">{_e(r.label)}</a></td>'
             f"<td class=num>#{r.pool_id}</td>"
             f"<td class=num>{r.max_workers}</td><td class=num>{pool.tasks_total}</td>"
             f"<td class=num>{_e(format_seconds(pool.wall))}</td>"
-            f"<td class=num>{_speedup(pool.speedup)}</td>"
+            f"<td class=num>{speedup}</td>"
             f"<td class=num>{_pct(pool.utilisation)}</td>"
             f"<td class=num>{format_ms(pool.wait.p95)}</td>"
             f"<td class=num>{format_ms(pool.run.p95)}</td>"
-            f"<td>{_verdict_badge(pool.cpu_share, pool.verdict, pool.core_load)}</td></tr>"
+            f"<td>{badge}</td></tr>"
         )
     return (
-        '<table class="grid-table"><thead><tr><th>pool</th><th>id</th><th>max_workers</th>'
+        '<div class="scroll"><table class="grid-table pools-table"><thead><tr><th>pool</th>'
+        "<th>id</th>"
+        "<th>max_workers</th>"
         "<th>tasks</th><th>wall</th><th>speedup</th><th>utilisation</th><th>wait p95 ms</th>"
-        f"<th>run p95 ms</th><th>work type</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>run p95 ms</th><th>work type</th></tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table></div>"
     )
 
 
@@ -559,6 +816,9 @@ CSS = """
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,
 sans-serif;color:var(--fg);background:var(--bg)}
 main{max-width:1260px;margin:0 auto;padding:24px 28px 60px}
+@media (max-width:900px){main{padding:12px 10px 40px}section{padding:14px 12px}}
+@media (min-width:1800px){main{max-width:1760px}}
+.chart{overflow-x:auto}.chart svg{min-width:940px}
 header h1{font-size:24px;margin:0 0 2px}header p{margin:0;color:var(--dim)}
 h2{font-size:18px;margin:0 0 12px}h3{font-size:14px;margin:22px 0 4px;color:#333}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 20px;
@@ -575,10 +835,10 @@ padding:1px 5px;border-radius:4px}
 .badge.io{background:#dafbe1;color:#116329}.badge.cpu{background:#ffebe9;color:#a40e26}
 .badge.mixed{background:#fff8c5;color:#7d4e00}.badge.none{background:#eee;color:#666}
 .hint,.note{color:var(--dim);font-size:12.5px;margin:2px 0 6px}
-svg{display:block;margin:4px 0 8px;font:11px system-ui,sans-serif}
+svg{display:block;margin:4px 0 8px;font:13px system-ui,sans-serif}
 .lane{fill:#f3f4f6;stroke:#e5e7eb}.lane-label,.row-label{text-anchor:end;fill:#444}
-.row-label{font-size:10px}.grid{stroke:#e5e7eb;stroke-dasharray:2 3}
-.tick{fill:#777;text-anchor:middle;font-size:10px}.count{fill:#555;font-size:11px;font-weight:600}
+.row-label{font-size:11px}.grid{stroke:#e5e7eb;stroke-dasharray:2 3}
+.tick{fill:#777;text-anchor:middle;font-size:12px}.count{fill:#555;font-size:11px;font-weight:600}
 rect.fail{stroke:#d62728;stroke-width:2}.cross{stroke:#fff;stroke-width:2}
 .birth{fill:#2ca02c}.cancel{stroke:#7f7f7f;stroke-width:2}.notrun{stroke:#d62728;stroke-width:2}
 .queued{fill:url(#hatch);stroke:#c9ced6;stroke-width:.5}
@@ -592,7 +852,8 @@ table.grid-table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0
 padding:5px 8px;white-space:nowrap}
 .grid-table td{border-bottom:1px solid #eef0f2;padding:5px 8px;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.task{word-break:break-all}td.task i{display:inline-block;width:10px;height:10px;
+td.task{min-width:14em;overflow-wrap:anywhere}.pools-table td:last-child{white-space:nowrap}
+td.task i{display:inline-block;width:10px;height:10px;
 border-radius:2px;margin-right:6px}
 .o-error,.o-not_run{color:#a40e26}.o-cancelled{color:#666}
 .whatif{max-width:760px}.whatif tr.recorded td{font-weight:700;background:#f0f6ff}
@@ -602,12 +863,21 @@ ul.lints{margin:0;padding:0;list-style:none}
 border-radius:0 6px 6px 0}.lint-stuck,.lint-cpu-bound{border-color:#cf222e;background:#fff0ef}
 .lint pre{background:#1f2328;color:#e6edf3;padding:10px;border-radius:6px;overflow:auto;
 font-size:12px;max-height:320px;white-space:pre-wrap}
+.scroll{overflow-x:auto}.exc{white-space:nowrap;margin-right:8px}
+.empty{color:var(--dim);font-style:italic}.axis-name{text-anchor:end;fill:#888;font-size:10px}
+.busy-area{fill:rgba(78,121,167,.25);stroke:#4e79a7;stroke-width:1.2}
 .ok{color:#116329}.warn{color:#a40e26}footer{color:var(--dim);font-size:12px;margin-top:24px}
 """
 
 
-def render_report(timeline: Timeline | Analysis, *, title: str = "tpe-insight report") -> str:
-    """The whole report as one HTML string."""
+def render_report(
+    timeline: Timeline | Analysis,
+    *,
+    title: str = "tpe-insight report",
+    include_messages: bool = False,
+) -> str:
+    """The whole report as one HTML string. Exception messages are left out unless
+    ``include_messages`` (the report is meant to be shared; classes and counts always show)."""
     analysis = timeline if isinstance(timeline, Analysis) else analyse(timeline)
     colour = _Colours(s.task for s in analysis.timeline.spans)
     counts = analysis.counts
@@ -624,26 +894,20 @@ def render_report(timeline: Timeline | Analysis, *, title: str = "tpe-insight re
         ),
         _card("tasks", str(total), _e(outcome_text)),
         _card("wall", _e(format_seconds(analysis.wall)), "first submit → last end"),
+        *_headline_claims(analysis),
         _card(
-            "speedup vs serial",
-            _speedup(analysis.speedup),
-            f"sum of run times {_e(format_seconds(analysis.run_total))} ÷ wall"
-            + _inflated(analysis.verdict),
-        ),
-        _work_type_card(analysis.cpu_share, analysis.verdict, analysis.core_load),
-        _card(
-            "dropped spans",
-            str(dropped),
-            f"ring capacity {analysis.timeline.capacity}",
+            "per-span detail",
+            f"{len(analysis.timeline.spans)}",
+            f"of {analysis.timeline.recorded} tasks recorded"
+            + (f" · {dropped} counted only" if dropped else " · all of them"),
         ),
     ]
     verdict_text = (
         "CPU share is thread CPU time ÷ run time; core load is CPU time ÷ the time at least one "
-        "task ran (cores kept busy). When the tasks mostly wait (both at or below "
-        f"{IO_BOUND_SHARE:.0%}: I/O-bound) threads overlap the waits: the work a thread pool is "
-        f"for. When either reaches {CPU_BOUND_SHARE:.0%} they compute (CPU-bound): the GIL runs "
-        "one thread's Python code at a time, so threads do not make it faster, and a task's run "
-        "time includes its wait for the GIL, which hides it from the CPU share alone."
+        "task ran (cores kept busy). The work type, serial time, speedup and what-if are the "
+        "model's claims (docs/profiler-model.md): a task's run time under concurrency includes "
+        "waiting for the GIL and for a core, so the sum of run times is not the serial time. "
+        f"{MODEL_STATEMENT}."
     )
     body = [
         "<header><h1>",
@@ -651,11 +915,12 @@ def render_report(timeline: Timeline | Analysis, *, title: str = "tpe-insight re
         f"</h1><p>{len(analysis.pools)} pool(s) · {total} task(s) · generated {_e(generated)}"
         "</p></header>",
         f'<section><div class="cards">{"".join(cards)}</div>'
-        f"<p class=note>{_e(verdict_text)}</p></section>",
+        f"<p class=note>{_e(verdict_text)}</p>{_sample_note(analysis.timeline)}</section>",
         _lints_section(found),
         f"<section><h2>Pools</h2>{_pools_table(analysis)}</section>" if analysis.pools else "",
     ]
-    body.extend(_pool_section(pool, analysis, colour) for pool in shown)
+    budget = max(200, MAX_SPANS_DRAWN // max(1, len(shown)))
+    body.extend(_pool_section(pool, analysis, colour, budget, include_messages) for pool in shown)
     if len(analysis.pools) > len(shown):
         body.append(
             f"<p class=note>{len(analysis.pools) - len(shown)} smaller pool(s) have no section; "
@@ -684,7 +949,22 @@ def render_report(timeline: Timeline | Analysis, *, title: str = "tpe-insight re
     )
 
 
-def write_report(timeline: Timeline | Analysis, path: Path) -> Path:
+def write_report(
+    timeline: Timeline | Analysis, path: Path, *, include_messages: bool = False
+) -> Path:
     """Write the report to ``path`` (UTF-8); return ``path``."""
-    path.write_text(render_report(timeline), encoding="utf-8")
+    path.write_text(render_report(timeline, include_messages=include_messages), encoding="utf-8")
     return path
+
+
+def _sample_note(timeline: Timeline) -> str:
+    """Which tasks the pictures show, when they do not show every one."""
+    if timeline.dropped == 0:
+        return ""
+    rule = timeline.sample_rule
+    how = rule.describe() if rule is not None else "the others were dropped"
+    return (
+        f'<p class="note sample"><strong>Sampled detail.</strong> {len(timeline.spans)} of '
+        f"{timeline.recorded} tasks kept their own timings (lanes, lifecycles, trace slices): "
+        f"{_e(how)}.</p>"
+    )

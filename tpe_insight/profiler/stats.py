@@ -1,4 +1,5 @@
-"""The numbers every output shows, computed once from a :class:`~tpe_insight.timeline.Timeline`.
+"""The numbers every output shows, computed once from a recorded
+:class:`~tpe_insight.profiler.timeline.Timeline`.
 
 Summary, HTML report and lints all read an :class:`Analysis`, so the terminal and the report can
 never disagree. Everything here is exact (computed from the spans, not from histogram buckets).
@@ -27,7 +28,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tpe_insight.profiler import whatif
-from tpe_insight.timeline import OUTCOMES, PoolRecord, Span, Timeline
+from tpe_insight.profiler.aggregate import LogHistogram, TaskTotals
+from tpe_insight.profiler.model import PoolModel, model_pool
+from tpe_insight.profiler.timeline import ALL_OUTCOMES, PoolRecord, Span, Timeline
+from tpe_insight.typing import CPU_BOUND, IO_BOUND, MIXED, NO_VERDICT
 
 __all__ = [
     "CPU_BOUND_SHARE",
@@ -90,6 +94,20 @@ class Distribution:
             max=ordered[-1] if ordered else math.nan,
         )
 
+    @classmethod
+    def of_histogram(cls, histogram: LogHistogram) -> Distribution:
+        """From streaming totals: count, total and max exact, percentiles within
+        :data:`~tpe_insight.profiler.aggregate.RELATIVE_ERROR` (used when the timeline kept
+        only a sample of the spans)."""
+        return cls(
+            count=histogram.count,
+            total=histogram.total,
+            p50=histogram.quantile(0.5),
+            p95=histogram.quantile(0.95),
+            p99=histogram.quantile(0.99),
+            max=histogram.max if histogram.count else math.nan,
+        )
+
 
 def verdict(cpu_share: float, core_load: float = math.nan) -> str:
     """``I/O-bound``, ``CPU-bound``, ``mixed`` or ``-`` (nothing ran).
@@ -98,13 +116,13 @@ def verdict(cpu_share: float, core_load: float = math.nan) -> str:
     at least :data:`CPU_BOUND_SHARE`; I/O-bound when both are at most :data:`IO_BOUND_SHARE`.
     """
     if math.isnan(cpu_share):
-        return "-"
+        return NO_VERDICT
     load = 0.0 if math.isnan(core_load) else core_load
     if cpu_share >= CPU_BOUND_SHARE or load >= CPU_BOUND_SHARE:
-        return "CPU-bound"
+        return CPU_BOUND
     if cpu_share <= IO_BOUND_SHARE and load <= IO_BOUND_SHARE:
-        return "I/O-bound"
-    return "mixed"
+        return IO_BOUND
+    return MIXED
 
 
 def busy_seconds(spans: Iterable[Span]) -> float:
@@ -134,6 +152,8 @@ class TaskStats:
     wait: Distribution
     run: Distribution
     cpu_seconds: float
+    #: Exception class -> number of failures, over every recorded span.
+    exceptions: dict[str, int] = field(default_factory=dict)
 
     @property
     def cpu_share(self) -> float:
@@ -180,6 +200,13 @@ class PoolStats(_Shares):
     predictions: list[whatif.Prediction]
     tasks: list[TaskStats] = field(default_factory=list)
     busy: float = 0.0
+    #: True when the timeline kept only a sample of this pool's spans: the totals and
+    #: percentiles are still over every span, but peaks come from the activity bins and there is
+    #: no replay (see :func:`predictions`).
+    sampled: bool = False
+    #: The model's claims (work type, serial time, speedup, what-if): profiler/model.py; None
+    #: for a sampled pool (the model replays every span).
+    model: PoolModel | None = None
 
     @property
     def tasks_total(self) -> int:
@@ -255,26 +282,74 @@ def counter_series(spans: Iterable[Span]) -> list[tuple[float, int, int]]:
     return series
 
 
-def _task_stats(pool: str, task: str, spans: list[Span]) -> TaskStats:
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for span in spans:
-        counts[span.outcome] += 1
-    ran = [s for s in spans if s.started_at is not None]
+def _merged(totals: Iterable[TaskTotals], pool_id: int, task: str) -> TaskTotals:
+    merged = TaskTotals(pool_id, task)
+    for item in totals:
+        merged.merge(item)
+    return merged
+
+
+def _task_stats(pool: str, totals: TaskTotals, spans: list[Span] | None) -> TaskStats:
+    """One task label's numbers: exact from ``spans`` when the timeline kept every one of them
+    (``spans`` given), else from the streaming totals."""
+    if spans is not None:
+        ran = [s for s in spans if s.started_at is not None]
+        wait = Distribution.of(w for s in ran if (w := s.queue_wait) is not None)
+        run = Distribution.of(s.run_seconds for s in ran)
+        cpu = math.fsum(s.cpu_seconds for s in ran)
+    else:
+        wait = Distribution.of_histogram(totals.wait)
+        run = Distribution.of_histogram(totals.run)
+        cpu = totals.cpu_seconds
+    counts: dict[str, int] = dict.fromkeys(ALL_OUTCOMES, 0)
+    counts.update(totals.counts)
     return TaskStats(
         pool=pool,
-        task=task,
+        task=totals.task,
         counts=counts,
-        wait=Distribution.of(w for s in ran if (w := s.queue_wait) is not None),
-        run=Distribution.of(s.run_seconds for s in ran),
-        cpu_seconds=math.fsum(s.cpu_seconds for s in ran),
+        wait=wait,
+        run=run,
+        cpu_seconds=cpu,
+        exceptions=dict(sorted(totals.exceptions.items(), key=lambda kv: (-kv[1], kv[0]))),
     )
 
 
+def predictions(
+    record: PoolRecord,
+    ran: list[Span],
+    peak_queued: int,
+    *,
+    complete: bool,
+    workers: Sequence[int] | None = None,
+) -> list[whatif.Prediction]:
+    """The what-if of one pool: the one place the outputs and ``tpe-insight sweep`` ask for a
+    prediction, so a new model replaces it here. ``workers`` defaults to the candidate counts
+    around the recorded one. Empty when nothing ran, or when the timeline kept only a sample of
+    the pool's spans (a replay of a sample would predict the wrong work)."""
+    if not ran or not complete:
+        return []
+    if workers is None:
+        workers = whatif.candidate_workers(record.max_workers, peak_queued)
+    return whatif.predict(ran, record.max_workers, workers)
+
+
 def analyse(timeline: Timeline) -> Analysis:
-    """Compute every number the summary, report and lints show."""
+    """Compute every number the summary, report and lints show.
+
+    Counts, sums, exception classes and percentiles cover every recorded span (the recorder's
+    streaming totals); where the timeline holds every span of a pool or task, the percentiles,
+    busy time and peaks are computed exactly from the spans instead.
+    """
     by_pool: dict[int, list[Span]] = {}
     for span in timeline.spans:
         by_pool.setdefault(span.pool_id, []).append(span)
+    totals_by_pool: dict[int, dict[str, TaskTotals]] = {}
+    for totals in timeline.task_totals():
+        per_task = totals_by_pool.setdefault(totals.pool_id, {})
+        if totals.task in per_task:  # cannot happen from the recorder; merge to be safe
+            per_task[totals.task].merge(totals)
+        else:
+            per_task[totals.task] = totals.copy()
     workers_per_pool: dict[int, int] = {}
     for worker in timeline.workers:
         workers_per_pool[worker.pool_id] = workers_per_pool.get(worker.pool_id, 0) + 1
@@ -283,54 +358,94 @@ def analyse(timeline: Timeline) -> Analysis:
     pools: list[PoolStats] = []
     for record in timeline.pools:
         spans = by_pool.get(record.pool_id, [])
-        ran = [s for s in spans if s.started_at is not None]
-        series = counter_series(spans)
-        peak_queued = max((q for _, q, _ in series), default=0)
+        per_task = totals_by_pool.get(record.pool_id, {})
+        pool_totals = _merged(per_task.values(), record.pool_id, "")
+        complete = pool_totals.total == len(spans)
         task_groups: dict[str, list[Span]] = {}
         for span in spans:
             task_groups.setdefault(span.task, []).append(span)
-        counts = dict.fromkeys(OUTCOMES, 0)
-        for span in spans:
-            counts[span.outcome] += 1
+        task_stats = []
+        for name, totals in sorted(per_task.items()):
+            group = task_groups.get(name, [])
+            task_stats.append(
+                _task_stats(record.label, totals, group if totals.total == len(group) else None)
+            )
+        counts: dict[str, int] = dict.fromkeys(ALL_OUTCOMES, 0)
+        counts.update(pool_totals.counts)
+        ran = [s for s in spans if s.started_at is not None]
+        activity = timeline.pool_activity(record.pool_id)
+        if complete or activity is None:
+            series = counter_series(spans)
+            peak_queued = max((q for _, q, _ in series), default=0)
+            peak_busy = max((b for _, _, b in series), default=0)
+            wall = whatif.measured_wall(ran)
+            run_total = math.fsum(s.run_seconds for s in ran)
+            cpu_total = math.fsum(s.cpu_seconds for s in ran)
+            wait = Distribution.of(w for s in ran if (w := s.queue_wait) is not None)
+            run = Distribution.of(s.run_seconds for s in ran)
+            busy = busy_seconds(ran)
+        else:
+            binned = activity.series()
+            peak_queued = math.ceil(max((q for _, q, _ in binned), default=0.0) - 1e-9)
+            peak_busy = math.ceil(max((b for _, _, b in binned), default=0.0) - 1e-9)
+            wall = max(0.0, pool_totals.last_end - pool_totals.first_submit)
+            run_total = pool_totals.run.total
+            cpu_total = pool_totals.cpu_seconds
+            wait = Distribution.of_histogram(pool_totals.wait)
+            run = Distribution.of_histogram(pool_totals.run)
+            busy = activity.busy_seconds
         pools.append(
             PoolStats(
                 record=record,
                 counts=counts,
-                wall=whatif.measured_wall(ran),
-                run_total=math.fsum(s.run_seconds for s in ran),
-                cpu_total=math.fsum(s.cpu_seconds for s in ran),
-                wait=Distribution.of(w for s in ran if (w := s.queue_wait) is not None),
-                run=Distribution.of(s.run_seconds for s in ran),
+                wall=wall,
+                run_total=run_total,
+                cpu_total=cpu_total,
+                wait=wait,
+                run=run,
                 workers_started=workers_per_pool.get(record.pool_id, 0),
-                peak_busy=max((b for _, _, b in series), default=0),
+                peak_busy=peak_busy,
                 peak_queued=peak_queued,
-                predictions=whatif.predict(
-                    ran,
-                    record.max_workers,
-                    whatif.candidate_workers(record.max_workers, peak_queued),
-                )
-                if ran
-                else [],
-                tasks=[
-                    _task_stats(record.label, name, group)
-                    for name, group in sorted(task_groups.items())
-                ],
-                busy=busy_seconds(ran),
+                predictions=predictions(record, ran, peak_queued, complete=complete),
+                tasks=task_stats,
+                busy=busy,
+                sampled=not complete,
+                model=model_pool(timeline, record, spans) if complete else None,
             )
         )
 
-    label_task: dict[tuple[str, str], list[Span]] = {}
+    label_task: dict[tuple[str, str], list[TaskTotals]] = {}
+    for pool_id, per_task in totals_by_pool.items():
+        for name, totals in per_task.items():
+            label_task.setdefault((labels.get(pool_id, "?"), name), []).append(totals)
+    label_spans: dict[tuple[str, str], list[Span]] = {}
     for span in timeline.spans:
-        label_task.setdefault((labels.get(span.pool_id, "?"), span.task), []).append(span)
-    tasks = [_task_stats(pool, task, group) for (pool, task), group in sorted(label_task.items())]
+        label_spans.setdefault((labels.get(span.pool_id, "?"), span.task), []).append(span)
+    tasks = []
+    for (pool, task), same_label in sorted(label_task.items()):
+        merged = _merged(same_label, -1, task)
+        spans_of = label_spans.get((pool, task), [])
+        tasks.append(_task_stats(pool, merged, spans_of if merged.total == len(spans_of) else None))
 
     ran_all = [s for s in timeline.spans if s.started_at is not None]
+    if timeline.dropped == 0:
+        wall_all = whatif.measured_wall(ran_all)
+        run_all = math.fsum(s.run_seconds for s in ran_all)
+        cpu_all = math.fsum(s.cpu_seconds for s in ran_all)
+        busy_all = busy_seconds(ran_all)
+    else:
+        everything = _merged(timeline.task_totals(), -1, "")
+        wall_all = max(0.0, everything.last_end - everything.first_submit)
+        run_all = everything.run.total
+        cpu_all = everything.cpu_seconds
+        # Pools overlap in time, and only each pool's own union is known: cap at the wall.
+        busy_all = min(wall_all, sum(p.busy for p in pools))
     return Analysis(
         timeline=timeline,
         pools=pools,
         tasks=tasks,
-        wall=whatif.measured_wall(ran_all),
-        run_total=math.fsum(s.run_seconds for s in ran_all),
-        cpu_total=math.fsum(s.cpu_seconds for s in ran_all),
-        busy=busy_seconds(ran_all),
+        wall=wall_all,
+        run_total=run_all,
+        cpu_total=cpu_all,
+        busy=busy_all,
     )

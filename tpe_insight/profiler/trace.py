@@ -11,7 +11,12 @@ Layout of the trace (open it in https://ui.perfetto.dev or chrome://tracing):
 * a ``submitting threads`` process with one track per thread that submitted work, holding a short
   ``submit`` slice, and a flow arrow (``ph: "s"`` → ``"f"``, ``bp: "e"``) from it to the task's
   slice on the worker: flows bind to an enclosing slice, so both ends need one;
-* counter tracks per pool: ``queue depth`` and ``busy workers``.
+* counter tracks per pool: ``queue depth`` and ``busy workers`` (exact, from the spans, when the
+  timeline holds every span of the pool; otherwise the recorder's time-weighted bin averages,
+  which cover every span);
+* ``otherData.tpe_insight.sample`` says which spans have slices: past the recorder's capacity,
+  only a bounded sample does (the rule, :class:`~tpe_insight.profiler.aggregate.SampleRule`, is
+  written there in words), so the file stays under about 20 MB whatever the task count.
 
 Timestamps are microseconds (the format's unit) from the earliest recorded time. The recorded
 timeline itself rides along under ``otherData.tpe_insight`` (``otherData`` is the format's
@@ -21,7 +26,6 @@ recorded instead of re-parsing events.
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 from collections.abc import Iterable
@@ -29,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tpe_insight.profiler.stats import counter_series
-from tpe_insight.timeline import ERROR, Span, Timeline
+from tpe_insight.profiler.timeline import ERROR, Span, Timeline
 
 __all__ = [
     "FORMAT",
@@ -37,7 +41,6 @@ __all__ = [
     "TraceError",
     "read_trace",
     "to_trace",
-    "validate_trace",
     "write_trace",
 ]
 
@@ -230,8 +233,21 @@ def to_trace(timeline: Timeline) -> dict[str, Any]:
     by_pool: dict[int, list[Span]] = {}
     for span in timeline.spans:
         by_pool.setdefault(span.pool_id, []).append(span)
-    for pool_id, spans in by_pool.items():
+    counts = {t.pool_id: 0 for t in timeline.task_totals()}
+    for totals in timeline.task_totals():
+        counts[totals.pool_id] += totals.total
+    for pool_id in sorted(set(by_pool) | set(counts)):
         pid = _pid(pool_id)
+        spans = by_pool.get(pool_id, [])
+        activity = timeline.pool_activity(pool_id)
+        if activity is not None and counts.get(pool_id, 0) > len(spans):
+            # Only a sample has per-span detail: chart the exact bin averages instead (values
+            # are the time-weighted mean over each bin, so they can be fractional).
+            for time, queued_avg, busy_avg in activity.series():
+                ts = max(0.0, us(time))
+                events.append(_counter("queue depth", pid, ts, queued=round(queued_avg, 3)))
+                events.append(_counter("busy workers", pid, ts, busy=round(busy_avg, 3)))
+            continue
         for time, queued, busy in counter_series(spans):
             ts = us(time)
             events.append(_counter("queue depth", pid, ts, queued=queued))
@@ -245,10 +261,20 @@ def to_trace(timeline: Timeline) -> dict[str, Any]:
             "tpe_insight": {
                 "format": FORMAT,
                 "version": FORMAT_VERSION,
+                "sample": _sample_text(timeline),
                 "timeline": timeline.to_dict(),
             }
         },
     }
+
+
+def _sample_text(timeline: Timeline) -> str:
+    """What the trace's slices cover, in one sentence (also shown by the report)."""
+    if timeline.dropped == 0:
+        return f"every one of the {len(timeline.spans)} spans recorded has its slice"
+    rule = timeline.sample_rule
+    how = rule.describe() if rule is not None else "the rest were dropped"
+    return f"{len(timeline.spans)} of {timeline.recorded} spans recorded have their slices; {how}"
 
 
 def _pool_title(label: str, pool: Any) -> str:
@@ -274,7 +300,7 @@ def _instant(
     return event
 
 
-def _counter(name: str, pid: int, ts: float, **values: int) -> dict[str, Any]:
+def _counter(name: str, pid: int, ts: float, **values: float) -> dict[str, Any]:
     return {"ph": "C", "name": name, "pid": pid, "tid": POOL_TID, "ts": ts, "args": values}
 
 
@@ -341,152 +367,3 @@ def read_trace(path: Path) -> Timeline:
         return Timeline.from_dict(timeline)
     except ValueError as exc:
         raise TraceError(f"{path}: {exc}") from None
-
-
-# -- the validator ------------------------------------------------------------------------------
-
-_PHASES = {"X", "B", "E", "i", "I", "b", "e", "n", "s", "t", "f", "C", "M"}
-_METADATA = {"process_name", "thread_name", "process_sort_index", "thread_sort_index"}
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def validate_trace(data: object) -> list[str]:
-    """Check ``data`` against the Trace Event Format's structural rules; return the problems.
-
-    Checked: the top-level object, each event's phase and required fields (µs ``ts`` ≥ 0,
-    ``dur`` ≥ 0 on complete events, instant scope), metadata events, proper nesting of slices
-    per thread (the rule Perfetto enforces), async begin/end pairing, flow pairing (one ``s``
-    and one ``f`` per id, ``f`` not before ``s``, ``bp: "e"``) and that each flow end lies inside
-    a slice on its thread (otherwise the arrow binds to nothing), counters with numeric args,
-    and a name for every process and thread that carries slices.
-    """
-    problems: list[str] = []
-    if not isinstance(data, dict) or not isinstance(data.get("traceEvents"), list):
-        return ["top level must be an object with a traceEvents list"]
-    if data.get("displayTimeUnit", "ms") not in ("ms", "ns"):
-        problems.append("displayTimeUnit must be 'ms' or 'ns'")
-    slices: dict[tuple[int, int], list[tuple[float, float, str]]] = {}
-    asyncs: dict[tuple[int, str, str, object], list[tuple[str, float]]] = {}
-    flows: dict[tuple[str, str, object], list[dict[str, Any]]] = {}
-    named_processes: set[int] = set()
-    named_threads: set[tuple[int, int]] = set()
-    for n, event in enumerate(data["traceEvents"]):
-        where = f"event {n}"
-        if not isinstance(event, dict):
-            problems.append(f"{where}: not an object")
-            continue
-        ph = event.get("ph")
-        if ph not in _PHASES:
-            problems.append(f"{where}: unknown ph {ph!r}")
-            continue
-        if not isinstance(event.get("name"), str):
-            problems.append(f"{where}: name must be a string")
-        pid, tid = event.get("pid"), event.get("tid")
-        if not isinstance(pid, int) or not isinstance(tid, int):
-            problems.append(f"{where}: pid and tid must be integers")
-            continue
-        if ph == "M":
-            name = event.get("name")
-            args = event.get("args")
-            if name not in _METADATA or not isinstance(args, dict):
-                problems.append(f"{where}: unsupported metadata event {name!r}")
-            elif name.endswith("_name"):
-                if not isinstance(args.get("name"), str):
-                    problems.append(f"{where}: {name} needs args.name")
-                elif name == "process_name":
-                    named_processes.add(pid)
-                else:
-                    named_threads.add((pid, tid))
-            elif not isinstance(args.get("sort_index"), int):
-                problems.append(f"{where}: {name} needs an integer args.sort_index")
-            continue
-        ts = event.get("ts")
-        if not _number(ts) or ts < 0:  # type: ignore[operator]
-            problems.append(f"{where}: ts must be a finite number of µs >= 0, got {ts!r}")
-            continue
-        assert isinstance(ts, (int, float))
-        if ph == "X":
-            dur = event.get("dur")
-            if not _number(dur) or dur < 0:  # type: ignore[operator]
-                problems.append(f"{where}: complete event needs dur >= 0, got {dur!r}")
-                continue
-            assert isinstance(dur, (int, float))
-            slices.setdefault((pid, tid), []).append((ts, ts + dur, where))
-        elif ph in ("i", "I"):
-            if event.get("s", "t") not in ("g", "p", "t"):
-                problems.append(f"{where}: instant scope must be g, p or t")
-        elif ph in ("b", "e", "n"):
-            if "id" not in event or not isinstance(event.get("cat"), str):
-                problems.append(f"{where}: async event needs cat and id")
-                continue
-            key = (pid, event["cat"], str(event.get("name")), event["id"])
-            asyncs.setdefault(key, []).append((ph, ts))
-        elif ph in ("s", "t", "f"):
-            if "id" not in event or not isinstance(event.get("cat"), str):
-                problems.append(f"{where}: flow event needs cat and id")
-                continue
-            if ph == "f" and event.get("bp") != "e":
-                problems.append(f"{where}: flow end should bind to its enclosing slice (bp 'e')")
-            flows.setdefault((event["cat"], str(event.get("name")), event["id"]), []).append(
-                {**event, "_where": where}
-            )
-        elif ph == "C":
-            args = event.get("args")
-            if not isinstance(args, dict) or not args or not all(_number(v) for v in args.values()):
-                problems.append(f"{where}: counter needs numeric args")
-        elif ph in ("B", "E"):
-            problems.append(f"{where}: B/E events are not used by this exporter")
-
-    for spans in slices.values():
-        spans.sort()
-    for (pid, tid), spans in slices.items():
-        if (pid, tid) not in named_threads:
-            problems.append(f"thread {pid}/{tid} has slices but no thread_name")
-        if pid not in named_processes:
-            problems.append(f"process {pid} has slices but no process_name")
-        stack: list[tuple[float, float, str]] = []
-        for start, end, where in sorted(spans, key=lambda s: (s[0], -s[1])):
-            while stack and start >= stack[-1][1] - EPSILON_US:
-                stack.pop()
-            if stack and end > stack[-1][1] + EPSILON_US:
-                problems.append(
-                    f"{where}: slice [{start}, {end}] overlaps {stack[-1][2]} on thread "
-                    f"{pid}/{tid} without nesting"
-                )
-            stack.append((start, end, where))
-    for key, phases in asyncs.items():
-        begins = [ts for ph, ts in phases if ph == "b"]
-        ends = [ts for ph, ts in phases if ph == "e"]
-        if len(begins) != 1 or len(ends) != 1:
-            problems.append(f"async slice {key}: expected one b and one e, got {phases}")
-        elif ends[0] < begins[0]:
-            problems.append(f"async slice {key}: ends before it begins")
-    for flow_key, flow_events in flows.items():
-        starts = [e for e in flow_events if e["ph"] == "s"]
-        finishes = [e for e in flow_events if e["ph"] == "f"]
-        if len(starts) != 1 or len(finishes) != 1:
-            problems.append(f"flow {flow_key}: expected one s and one f")
-            continue
-        if finishes[0]["ts"] < starts[0]["ts"]:
-            problems.append(f"flow {flow_key}: ends before it starts")
-        for flow_end in (starts[0], finishes[0]):
-            on_thread = slices.get((flow_end["pid"], flow_end["tid"]), [])
-            if not _inside_slice(on_thread, flow_end["ts"]):
-                problems.append(
-                    f"{flow_end['_where']}: flow {flow_end['ph']} is not inside any slice"
-                )
-    return problems
-
-
-def _inside_slice(spans: list[tuple[float, float, str]], ts: float) -> bool:
-    """Whether ``ts`` lies in one of ``spans`` (sorted by start). Looks back from the last slice
-    that starts at or before ``ts``; a bounded look-back keeps the check linear-ish on big
-    traces, and our tracks hold no deep nesting."""
-    index = bisect.bisect_right(spans, (ts + EPSILON_US, math.inf, "")) - 1
-    for start, end, _ in reversed(spans[max(0, index - 64) : index + 1]):
-        if start - EPSILON_US <= ts <= end + EPSILON_US:
-            return True
-    return False

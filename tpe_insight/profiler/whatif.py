@@ -19,7 +19,7 @@ import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tpe_insight.timeline import Span
+from tpe_insight.profiler.timeline import Span
 
 __all__ = ["CAVEAT", "Prediction", "candidate_workers", "measured_wall", "predict", "simulate"]
 
