@@ -88,6 +88,11 @@ def finished(registry: CollectorRegistry) -> float:
     )
 
 
+def hold(started: threading.Event, gate: threading.Event) -> bool:
+    started.set()
+    return gate.wait(30)
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("cancel", [False, True], ids=["run", "cancel-queued"])
 def test_books_stay_exact_whatever_line_a_keyboard_interrupt_hits(cancel: bool) -> None:
@@ -96,8 +101,10 @@ def test_books_stay_exact_whatever_line_a_keyboard_interrupt_hits(cancel: bool) 
     for n in range(1, 1000):
         registry = CollectorRegistry()
         pool = ThreadPoolExecutor(1, name="p", registry=registry)
-        gate = threading.Event()
-        blocker = pool.submit(gate.wait, 30)  # keeps the interrupted task queued a moment
+        gate, started = threading.Event(), threading.Event()
+        # Holds the only worker, so the interrupted task stays queued until the gate opens.
+        blocker = pool.submit(hold, started, gate)
+        assert started.wait(30)
         where = interrupt_at(n, functools.partial(pool.submit, pow, 2, 3))
         if cancel:
             pool.shutdown(wait=False, cancel_futures=True)
