@@ -1166,28 +1166,36 @@ def _run_queue_of_pool(timeline: Timeline, pool_id: int) -> float | None:
 
 def _bounds_what_if(model: PoolModel, claims: _Claims, counts: Sequence[int]) -> list[WhatIf]:
     """The what-if of a sampled pool: the recording itself at the recorded ``max_workers``, and
-    elsewhere "cannot tell" with bounds that need no replay.
+    elsewhere "cannot tell" with bounds that need no replay (all of them read at both ends of
+    the core band: the cores another run may get).
 
     Low: ``k`` workers do at most ``k`` serial-seconds per second, the CPU part at most
     ``min(k, cores)`` cores' worth (the band's high end), the GIL-holding CPU one core's worth.
     High, fewer workers than recorded: everything run one after another after the recorded
     wall (on one thread of this machine: the CPU part at ``min(1, cores)``); more workers: the
-    recorded wall (a FIFO pool given more workers never starts a task later)."""
+    recorded wall (a FIFO pool given more workers never starts a task later; GIL hand-offs
+    among more threads may cost a few percent more, inside the documented tolerance)."""
     wall = model.wall_seconds
     serial = model.serial_seconds
     cpu = model.cpu_seconds
     gil_low = model.gil_share[0]
-    lone = 1.0 / min(1.0, model.core_band[0])
+    band_low, band_high = model.core_band
+    lone = 1.0 / min(1.0, band_low)
+    # Another run may get fewer cores (the band's low end): a CPU-dominated wall stretches by
+    # effective / band_low, and shrinks by effective / band_high with more.
+    slower = max(1.0, model.effective_cores / max(band_low, 1e-3))
+    faster = min(1.0, model.effective_cores / max(band_high, 1e-3))
     results: list[WhatIf] = []
     for k in counts:
         if k == model.max_workers:
-            results.append(WhatIf(k, wall, wall, wall, True))
+            recorded = Estimate.of(wall, wall * faster, wall * slower)
+            results.append(WhatIf(k, recorded.value, recorded.low, recorded.high, True))
             continue
         low = max(
             serial.low / k,
-            cpu / max(1e-3, min(float(k), model.core_band[1])),
+            cpu / max(1e-3, min(float(k), band_high)),
             cpu * gil_low,
         )
-        high = wall if k > model.max_workers else wall + serial.high + cpu * (lone - 1.0)
+        high = wall * slower if k > model.max_workers else wall + serial.high + cpu * (lone - 1.0)
         results.append(WhatIf(k, None, min(low, high), max(low, high), False))
     return results
