@@ -848,20 +848,28 @@ def _speedup(
 
     The serial run's CPU part runs on one thread, which gets at most one of the cores (less if
     the process's share is under one core). With a core band (a loaded machine, GIL-free CPU)
-    the speedup is also read at both ends of the band: a CPU-dominated pool's wall scales with
-    the cores it gets (up to its concurrency), and so does the serial run's CPU part."""
+    the serial run and the pool's run are two runs that may meet different loads: each is read
+    at both ends of the band, independently. A CPU-dominated pool's wall scales with the cores
+    it gets (up to its concurrency), and so does the serial run's CPU part."""
     if wall <= 0:
         return Estimate(None, math.nan, math.nan)
 
-    def at(seconds: float, cores: float) -> float:
-        here = seconds + cpu_total * (1.0 / min(1.0, cores) - 1.0)
+    def serial_at(seconds: float, cores: float) -> float:
+        return seconds + cpu_total * (1.0 / min(1.0, cores) - 1.0)
+
+    def wall_at(cores: float) -> float:
         used = rho if rho else effective
         reachable = min(cores, mean_n) if mean_n else cores
-        pool_wall = wall * used / reachable if cores != effective and reachable > 0 else wall
-        return here / pool_wall
+        return wall * used / reachable if cores != effective and reachable > 0 else wall
 
-    point = None if serial.value is None else at(serial.value, effective)
-    corners = [at(s, c) for s in (serial.low, serial.high) for c in {effective, *band}]
+    point = None if serial.value is None else serial_at(serial.value, effective) / wall
+    cores = {effective, *band}
+    corners = [
+        serial_at(s, c_serial) / wall_at(c_pool)
+        for s in (serial.low, serial.high)
+        for c_serial in cores
+        for c_pool in cores
+    ]
     low, high = min(corners), max(corners)
     if point is None:
         return Estimate(None, low, high)
