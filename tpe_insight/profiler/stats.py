@@ -7,10 +7,9 @@ never disagree. Everything here is exact (computed from the spans, not from hist
 Definitions (per pool instance):
 
 * **wall**: first submit to last end of the tasks that ran;
-* **serial time**: the sum of the run times, i.e. what running the same tasks one after another
-  on the caller's thread would take if each took as long as it did here;
-* **speedup**: serial time ÷ wall (what the pool bought you);
-* **utilisation**: serial time ÷ (``max_workers`` x wall);
+* **Σ run**: the sum of the run times (never divided by the wall for a "speedup": for work that
+  competes for the CPU that double-counts the waits; the speedup is the model's);
+* **utilisation**: Σ run ÷ (``max_workers`` x wall);
 * **CPU share**: thread CPU seconds ÷ run seconds; near 1 the tasks computed, near 0 they waited.
 * **core load**: thread CPU seconds ÷ the time at least one task was running: how many CPU cores
   the pool kept busy while it had work.
@@ -19,6 +18,10 @@ Why both: when several threads run pure-Python code, each task's run time includ
 waits for the GIL, so its CPU share falls to about 1/k on k busy workers and the work *looks*
 I/O-bound. The pool as a whole still keeps about one core busy, and that is what core load
 shows. The verdict is CPU-bound when either measure says so.
+
+Every claim the outputs show (work type, serial time, speedup vs serial, what-if) comes from the
+model, ``PoolStats.model`` (:mod:`tpe_insight.profiler.model`), for every pool: a sampled one is
+modelled from its exact totals.
 """
 
 from __future__ import annotations
@@ -213,10 +216,6 @@ class PoolStats(_Shares):
         return sum(self.counts.values())
 
     @property
-    def speedup(self) -> float:
-        return self.run_total / self.wall if self.wall > 0 else math.nan
-
-    @property
     def utilisation(self) -> float:
         if self.wall <= 0 or self.record.max_workers <= 0:
             return math.nan
@@ -239,9 +238,6 @@ class Analysis(_Shares):
     def counts(self) -> dict[str, int]:
         return self.timeline.counts()
 
-    @property
-    def speedup(self) -> float:
-        return self.run_total / self.wall if self.wall > 0 else math.nan
 
 
 def counter_series(spans: Iterable[Span]) -> list[tuple[float, int, int]]:
