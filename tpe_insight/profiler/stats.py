@@ -239,7 +239,6 @@ class Analysis(_Shares):
         return self.timeline.counts()
 
 
-
 def counter_series(spans: Iterable[Span]) -> list[tuple[float, int, int]]:
     """``(time, queued, busy)`` after each change, for one pool's spans, in time order.
 
