@@ -176,3 +176,16 @@ def test_analyse_and_the_summary_carry_the_claims_of_a_sampled_pool() -> None:
     assert summary["work_type"] == "cpu_parallel"
     assert summary["speedup"]["value"] == pytest.approx(2.0, rel=TOLERANCE)
     assert summary["serial_seconds"]["value"] == pytest.approx(TASKS * 0.01, rel=TOLERANCE)
+
+
+def test_a_caller_s_selection_of_spans_is_not_taken_for_a_sample() -> None:
+    """``model_pool`` given only the tasks that ran (as ``sweep`` passes them) of a pool with a
+    cancelled task reads the spans, not the totals: the timeline kept every span."""
+    from tpe_insight.profiler.model import model_pool
+
+    full = _full(Work(run=0.01, cpu=0.0001, queued=0.0))
+    full.spans = full.spans[:40] + [Span(1, "t0", "cancelled", 0.0, None, 0.1, 0.0, None, "M")]
+    ran = [s for s in full.spans if s.started_at is not None]
+    model = model_pool(full, full.pools[0], ran)
+    assert "from the exact totals" not in model.reason
+    assert model.work_type == "io"

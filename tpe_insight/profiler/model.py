@@ -564,7 +564,10 @@ def model_pool(
     if spans is None:
         spans = [s for s in timeline.spans if s.pool_id == record.pool_id]
     totals = [t for t in timeline.task_totals() if t.pool_id == record.pool_id]
-    if sum(t.total for t in totals) > len(spans):
+    # Sampled: the totals count more spans than the timeline kept (``spans`` may be a caller's
+    # selection, e.g. only the tasks that ran, so the timeline's own spans are counted).
+    kept = sum(1 for s in timeline.spans if s.pool_id == record.pool_id)
+    if sum(t.total for t in totals) > kept:
         return _model_from_totals(timeline, record, spans, totals, workers)
     ran = sorted((s for s in spans if s.started_at is not None), key=lambda s: s.started_at or 0.0)
     cores = max(1, timeline.cores or 1)
