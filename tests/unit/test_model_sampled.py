@@ -184,7 +184,7 @@ def test_a_caller_s_selection_of_spans_is_not_taken_for_a_sample() -> None:
     from tpe_insight.profiler.model import model_pool
 
     full = _full(Work(run=0.01, cpu=0.0001, queued=0.0))
-    full.spans = full.spans[:40] + [Span(1, "t0", "cancelled", 0.0, None, 0.1, 0.0, None, "M")]
+    full.spans = [*full.spans[:40], Span(1, "t0", "cancelled", 0.0, None, 0.1, 0.0, None, "M")]
     ran = [s for s in full.spans if s.started_at is not None]
     model = model_pool(full, full.pools[0], ran)
     assert "from the exact totals" not in model.reason
