@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from tpe_insight import _fanout, _forced, _hotpath, labels
-from tpe_insight._fanout import Hooks, dispatch
+from tpe_insight._fanout import Hooks, dispatch, report_failure
 from tpe_insight._hotpath import Pool, TaskLabels, WorkerInit, run_task, run_task_in_context
 from tpe_insight._options import Options
 from tpe_insight.events import PoolInfo
@@ -42,6 +42,7 @@ from tpe_insight.labels import MAX_EXCEPTION_LABELS, MAX_TASK_LABELS
 from tpe_insight.metrics.collector import collector_for
 from tpe_insight.metrics.multiprocess import ENV_VAR as MULTIPROC_ENV_VAR
 from tpe_insight.metrics.multiprocess import MultiprocessSink
+from tpe_insight.metrics.multiprocess import directory_usable as multiprocess_directory_usable
 from tpe_insight.metrics.shards import PoolSeries
 from tpe_insight.typing import Clock, CpuTime, RejectReason
 
@@ -51,15 +52,18 @@ T = TypeVar("T")
 
 _log = logging.getLogger("tpe_insight")
 
-#: The class we extend, captured at import time so that ``install()`` (which replaces the name in
-#: ``concurrent.futures``) can never make us inherit from ourselves.
+#: The class we extend (``install()`` instruments this very class in place; see patch.py).
 StdlibThreadPoolExecutor = _stdlib_thread.ThreadPoolExecutor
 
 _CPU_MODES = {"off": _hotpath.CPU_OFF, "fast": _hotpath.CPU_FAST, "exact": _hotpath.CPU_EXACT}
 
 _get_ident = threading.get_ident
-# Called directly rather than through super(): a super object per submit is one more allocation.
+# The stdlib's own functions, called directly rather than through super(): a super object per
+# submit is one more allocation, and install() instruments the stdlib class in place by running
+# these methods on plain stdlib instances, where super(ThreadPoolExecutor, self) would fail.
+_stdlib_init = StdlibThreadPoolExecutor.__init__
 _stdlib_submit = StdlibThreadPoolExecutor.submit
+_stdlib_shutdown = StdlibThreadPoolExecutor.shutdown
 
 
 class _State:
@@ -85,7 +89,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
 
     name
         The ``pool`` label. Default: ``thread_name_prefix`` if given, else the creating call
-        site as ``module:function`` (never a per-instance value, so a pool per request does not
+        site as ``module:qualname`` (never a per-instance value, so a pool per request does not
         add time series).
     registry
         The ``prometheus_client.CollectorRegistry`` to export to (default: the global one).
@@ -152,8 +156,10 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         # wrapper is always callable, so a bad user initializer is re-validated by the stdlib
         # class itself: the exception (type, message, precedence) is exactly the stdlib's.
         if initializer is not None and not callable(initializer):
-            StdlibThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)
-        label = self._pool_label(name, thread_name_prefix)
+            # On a bare instance: constructing the class would recurse while install() is on.
+            probe = object.__new__(StdlibThreadPoolExecutor)
+            _stdlib_init(probe, max_workers, thread_name_prefix, initializer, initargs)
+        label = ThreadPoolExecutor._pool_label(name, thread_name_prefix)
         max_workers = _forced.max_workers_for(label, max_workers)  # tpe-insight sweep
         options = Options(
             metrics=metrics,
@@ -176,8 +182,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         # The stdlib may still reject the arguments (max_workers=0): nothing is registered
         # before it has accepted them, so a rejected constructor leaves no series behind.
         # No worker starts before the first submit, so the wiring is completed just below.
-        super().__init__(
-            max_workers, thread_name_prefix, WorkerInit(pool, initializer, initargs), ()
+        _stdlib_init(
+            self, max_workers, thread_name_prefix, WorkerInit(pool, initializer, initargs), ()
         )
         series, mp_sink = _metrics_backend(options, label)
         if series is not None:
@@ -226,7 +232,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Schedule ``fn(*args, **kwargs)``; as the stdlib, plus the lifecycle records."""
         state = self._tpe
-        task = state.tasks.task_for(fn)
+        task = state.tasks.task_for(fn, args)
         submitted_at = task.pool.clock()
         try:
             if state.options.propagate_context:
@@ -246,10 +252,10 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                     self, run_task, task, submitted_at, _get_ident(), fn, *args, **kwargs
                 )
         except BrokenThreadPool as exc:  # a RuntimeError too: test it first
-            self._rejected("broken", exc)
+            ThreadPoolExecutor._rejected(self, "broken", exc)
             raise
         except RuntimeError as exc:
-            self._rejected("shutdown", exc)
+            ThreadPoolExecutor._rejected(self, "shutdown", exc)
             raise
         series = task.series
         if series is not None:
@@ -274,7 +280,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """As the stdlib; the first call also closes the pool's gauges and logs a summary."""
         try:
-            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+            _stdlib_shutdown(self, wait=wait, cancel_futures=cancel_futures)
         finally:
             state = getattr(self, "_tpe", None)  # None: the constructor raised
             if state is not None:
@@ -283,7 +289,10 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                     state.is_shut_down = True
                 if first:
                     if state.close is not None:
-                        state.close()
+                        try:
+                            state.close()
+                        except Exception as exc:  # shutdown() must never fail because of us
+                            report_failure(state.pool.series, state.close, exc)
                     pool = state.pool
                     if pool.hooks.pool_shutdown:
                         dispatch(
@@ -326,6 +335,8 @@ def _metrics_backend(
         return None, None
     try:
         if MULTIPROC_ENV_VAR in os.environ:
+            if not multiprocess_directory_usable():
+                return None, None
             sink = MultiprocessSink(
                 options.registry,
                 buckets=options.buckets,
@@ -362,3 +373,10 @@ def _max_workers_of(executor: StdlibThreadPoolExecutor, requested: int | None) -
         return requested
     cpus = getattr(os, "process_cpu_count", os.cpu_count)() or 1  # pragma: no cover
     return min(32, cpus + 4)  # pragma: no cover
+
+
+def instrumented(executor: StdlibThreadPoolExecutor) -> bool:
+    """Whether ``executor`` was built by our constructor (directly, or by the stdlib class while
+    ``install()`` was on): the pass-through test of patch.py's replacements. Reads the instance
+    ``__dict__`` only, so a subclass's ``__getattr__`` cannot answer for it."""
+    return type(vars(executor).get("_tpe")) is _State

@@ -29,6 +29,7 @@ Differences from the in-process collector, all inherent to the mode:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
@@ -50,12 +51,40 @@ from tpe_insight.metrics.buckets import fine_for
 from tpe_insight.metrics.catalogue import DEFAULT_BUCKETS, build
 from tpe_insight.typing import OUTCOMES, REJECT_REASONS, RejectReason
 
-__all__ = ["ENV_VAR", "MultiprocessSink"]
+__all__ = ["ENV_VAR", "MultiprocessSink", "directory_usable"]
 
 #: The environment variable that puts prometheus_client (and the executor) in multiprocess mode.
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 
 Metric = Counter | Gauge | Histogram
+
+_log = logging.getLogger("tpe_insight")
+_dir_warned: set[str] = set()
+_dir_warned_lock = threading.Lock()
+
+
+def directory_usable() -> bool:
+    """Whether ``PROMETHEUS_MULTIPROC_DIR`` names a writable directory; warn once if not.
+
+    prometheus_client opens its mmap files in that directory on the first metric update, so a
+    missing directory, a path under a file or a read-only one made every pool raise (from
+    ``shutdown()`` among others) where the stdlib class ignores the variable. A drop-in must
+    not: pools then run without metrics, and the problem is logged once per path.
+    """
+    path = os.environ.get(ENV_VAR, "")
+    if path and os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK):
+        return True
+    with _dir_warned_lock:
+        first = path not in _dir_warned
+        _dir_warned.add(path)
+    if first:
+        _log.warning(
+            "tpe_insight: %s=%r is not a writable directory; pools run without metrics"
+            " (prometheus_client cannot write its multiprocess files there)",
+            ENV_VAR,
+            path,
+        )
+    return False
 
 
 class _Metrics:
