@@ -180,8 +180,9 @@ def timeseries(
 
 def heatmap_panel(title: str, metric: str) -> sdk_heatmap.Panel:
     # rate, not increase: with increase over $__rate_interval (longer than the step) adjacent
-    # columns would count the same tasks several times.
-    expr = f"sum by (le) (rate({metric}_bucket{{{SEL_TASK}}}{RI}))"
+    # columns would count the same tasks several times. The histograms are per pool (per task
+    # there are only summaries), so the task filter does not apply.
+    expr = f"sum by (le) (rate({metric}_bucket{{{SEL}}}{RI}))"
     query = target(expr, "{{le}}", "A").format(prometheus.PromQueryFormat.HEATMAP)
     return (
         sdk_heatmap.Panel()
@@ -619,37 +620,28 @@ def pool_drilldown() -> sdk_dashboard.Dashboard:
         row("Latency distribution"),
         heatmap_panel(
             "Queue wait heatmap",
-            "tpe_task_queue_wait_seconds",
+            "tpe_pool_queue_wait_seconds",
         ),
         heatmap_panel(
             "Run time heatmap",
-            "tpe_task_run_seconds",
+            "tpe_pool_run_seconds",
         ),
         bargauge(
-            "Slowest tasks by p95 run time",
+            "Slowest tasks by mean run time",
             "s",
-            "topk(10, histogram_quantile(0.95, sum by (pool, task, le)"
-            f" (rate(tpe_task_run_seconds_bucket{{{SEL_TASK}}}{RANGE}))))",
+            f"topk(10, sum by (pool, task) (rate(tpe_task_run_seconds_sum{{{SEL_TASK}}}{RANGE}))"
+            f" / sum by (pool, task) (rate(tpe_task_run_seconds_count{{{SEL_TASK}}}{RANGE})))",
             "{{pool}} {{task}}",
         ),
         timeseries(
-            "Run time p95 by task",
+            "Mean queue wait by task",
             "s",
             refs(
                 (
-                    "histogram_quantile(0.95, sum by (pool, task, le)"
-                    f" (rate(tpe_task_run_seconds_bucket{{{SEL_TASK}}}{RI})))",
-                    "{{pool}} {{task}}",
-                )
-            ),
-        ),
-        timeseries(
-            "Queue wait p95 by task",
-            "s",
-            refs(
-                (
-                    "histogram_quantile(0.95, sum by (pool, task, le)"
-                    f" (rate(tpe_task_queue_wait_seconds_bucket{{{SEL_TASK}}}{RI})))",
+                    "sum by (pool, task)"
+                    f" (rate(tpe_task_queue_wait_seconds_sum{{{SEL_TASK}}}{RI}))"
+                    " / sum by (pool, task)"
+                    f" (rate(tpe_task_queue_wait_seconds_count{{{SEL_TASK}}}{RI}))",
                     "{{pool}} {{task}}",
                 )
             ),

@@ -29,10 +29,10 @@ import os
 import threading
 import weakref
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
-from types import BuiltinMethodType, CodeType, FunctionType, MethodType
+from types import CodeType, FunctionType, MethodType
 from typing import Any, TypeVar
 
 from tpe_insight import _callbacks, _fork, labels
@@ -122,6 +122,19 @@ class Task:
         self.on_done: Callable[[Future[Any]], None] = functools.partial(task_done, self)
 
 
+def _code_of(fn: object) -> CodeType | None:
+    """The code object of a plain function or bound method, the task-label cache key; ``None``
+    for anything else. Reads only the exact built-in types: ``getattr(fn, "__code__")`` would
+    run a user ``__getattr__``, which may raise (the attribute-bag pattern) or recurse."""
+    kind = type(fn)
+    if kind is MethodType:
+        fn = fn.__func__  # type: ignore[attr-defined]
+        kind = type(fn)
+    if kind is FunctionType:
+        return fn.__code__  # type: ignore[attr-defined,no-any-return]
+    return None
+
+
 class TaskLabels:
     """The per-pool cache from callable to :class:`Task`: what ``submit`` asks first.
 
@@ -142,9 +155,8 @@ class TaskLabels:
         self._last: tuple[Callable[[], object], Task | None] = (_dead_ref, None)
         self._single: Task | None = None if by_callable else self._new(labels.ALL_TASKS)
 
-    def task_for(self, fn: Callable[..., Any], args: Sequence[object] = ()) -> Task:
-        """The Task for ``fn``'s label (one per label and pool); ``args`` only matter when
-        ``fn`` is a ``contextvars.Context.run``, whose first argument is the real task."""
+    def task_for(self, fn: Callable[..., Any], args: tuple[Any, ...] = ()) -> Task:
+        """The Task for ``fn``'s label (one per label and pool)."""
         if self._single is not None:
             return self._single
         last_ref, last_task = self._last
@@ -170,11 +182,6 @@ class TaskLabels:
                         self._by_label[label] = task
                 if code is not None and len(self._by_code) < TASK_CACHE_LIMIT:
                     self._by_code[id(code)] = (code, task)
-        if type(fn) is BuiltinMethodType:
-            # Context.run and kin: the label came from the arguments, which the next call with
-            # the same bound method may change, so it must not hit the last-callable path.
-            self._last = (_dead_ref, None)
-            return task
         try:
             self._last = (weakref.ref(fn), task)
         except TypeError:  # not weakly referenceable: no fast path for it
@@ -195,19 +202,6 @@ class TaskLabels:
 
 
 def _dead_ref() -> None:
-    return None
-
-
-def _code_of(fn: object) -> CodeType | None:
-    """The code object of a plain function or bound method, the task-label cache key; ``None``
-    for anything else. Reads only the exact built-in types: ``getattr(fn, "__code__")`` would
-    run a user ``__getattr__``, which may raise (the attribute-bag pattern) or recurse."""
-    kind = type(fn)
-    if kind is MethodType:
-        fn = fn.__func__  # type: ignore[attr-defined]
-        kind = type(fn)
-    if kind is FunctionType:
-        return fn.__code__  # type: ignore[attr-defined,no-any-return]
     return None
 
 
@@ -354,7 +348,7 @@ def run_task(
         exc = raised
         # The traceback the future keeps holds this frame: drop the callable and arguments
         # from it, as the stdlib's _WorkItem.run drops itself (bpo-16284), so a failed future
-        # keeps them no longer than the stdlib does. Only the failure path pays for it.
+        # keeps them no longer than the stdlib does.
         fn = args = kwargs = None  # type: ignore[assignment]
         raise
     finally:

@@ -34,6 +34,7 @@ from typing import NoReturn, TextIO
 
 from tpe_insight import demo
 from tpe_insight.profiler import sweep
+from tpe_insight.profiler.jsonout import write_summary_json
 from tpe_insight.profiler.report import write_report
 from tpe_insight.profiler.session import Profile
 from tpe_insight.profiler.stats import analyse
@@ -48,6 +49,7 @@ DEFAULT_OUT = Path("tpe-insight-out")
 DEFAULT_SWEEP_OUT = Path("tpe-insight-sweep")
 TRACE_FILE = "trace.json"
 REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.json"
 
 #: Seconds of post-processing after which :class:`Progress` starts talking.
 PROGRESS_AFTER = 1.0
@@ -78,8 +80,8 @@ def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
         "[--stuck-after S] "
         "(script.py | -m module) [args ...]",
         description="Run a Python program with tpe_insight.install() applied, record every "
-        "thread pool it creates, then write trace.json and report.html to --out and print a "
-        "summary to stderr. The program's stdout and exit code are preserved.",
+        "thread pool it creates, then write trace.json, report.html and summary.json to --out "
+        "and print a summary to stderr. The program's stdout and exit code are preserved.",
     )
     _output_option(run)
     _messages_option(run)
@@ -118,8 +120,8 @@ def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
         add_help=False,
         help="run the demo (model variables on SQLite, or PostgreSQL with --dsn/--local-server)"
         " and write its trace and report",
-        description="Run the demo, then write trace.json and report.html to --out. Other "
-        "options are the demo's own (see 'tpe-insight demo --help').",
+        description="Run the demo, then write trace.json, report.html and summary.json to "
+        "--out. Other options are the demo's own (see 'tpe-insight demo --help').",
     )
     _output_option(demo_parser)
     demo_parser.add_argument("-h", "--help", action="store_true")
@@ -369,12 +371,14 @@ def _write_outputs(
         trace = write_trace(timeline, out / TRACE_FILE)
         progress.step(f"writing {REPORT_FILE}")
         report = write_report(analysis, out / REPORT_FILE, include_messages=include_messages)
+        progress.step(f"writing {SUMMARY_FILE}")
+        summary_json = write_summary_json(analysis, out / SUMMARY_FILE)
         progress.step("summarising")
         summary = render_summary(analysis)
     _print_safely(summary, summary_to)
     _print_safely(
-        f"\n{PROG}: wrote {trace} (open in https://ui.perfetto.dev) and {report} "
-        f"(file://{report.resolve()})",
+        f"\n{PROG}: wrote {trace} (open in https://ui.perfetto.dev), {report} "
+        f"(file://{report.resolve()}) and {summary_json}",
         summary_to,
     )
 

@@ -63,14 +63,6 @@ from tpe_insight.metrics.readback import PoolStats, TaskStats, read_metrics
 from tpe_insight.metrics.server import start_metrics_server
 from tpe_insight.profiler.session import Profile
 
-#: Finer buckets than the library's default around 0.1-2 s, where these queries land, so the
-#: percentiles read back from the histograms are worth printing (``buckets=`` is an option).
-DEMO_BUCKETS = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
-    0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0,
-)  # fmt: skip
-
-
 # -- the database -----------------------------------------------------------------------------
 
 
@@ -185,22 +177,24 @@ def _outcome(task: TaskStats) -> str:
 
 
 def format_pool(stats: PoolStats) -> list[str]:
-    """Per task: outcome, queue wait and run time p50/p95, CPU share, read from the metrics."""
+    """Per pool: outcomes and the queue wait and run time p50/p95 (the per-pool histograms); per
+    task: outcome, mean queue wait and run time (the per-task summaries), CPU share."""
+    wait = f"{_ms(stats.wait_quantile(0.5))}/{_ms(stats.wait_quantile(0.95))}"
+    run = f"{_ms(stats.run_quantile(0.5))}/{_ms(stats.run_quantile(0.95))}"
     lines = [
         f"  pool {stats.pool!r}: {stats.outcome('success')} succeeded, "
         f"{stats.outcome('error')} failed, {stats.outcome('cancelled')} cancelled; "
-        f"{int(stats.values.get('tpe_workers_started_total', 0))} worker threads started",
-        f"    {'task':24} {'outcome':12} {'wait p50/p95 ms':>16} {'run p50/p95 ms':>16} "
-        f"{'run mean ms':>11} {'CPU share':>9}",
+        f"{int(stats.values.get('tpe_workers_started_total', 0))} worker threads started; "
+        f"queue wait p50/p95 {wait} ms, run time p50/p95 {run} ms",
+        f"    {'task':24} {'outcome':12} {'wait mean ms':>12} {'run mean ms':>11} {'CPU share':>9}",
     ]
     for name, task in sorted(stats.tasks.items()):
         share = task.cpu_share
-        wait = f"{_ms(task.wait_quantile(0.5))}/{_ms(task.wait_quantile(0.95))}"
-        run = f"{_ms(task.run_quantile(0.5))}/{_ms(task.run_quantile(0.95))}"
         cpu = "-" if math.isnan(share) else f"{share:.0%}"
-        mean = _ms(task.run_sum / task.started) if task.started else "-"
+        wait_mean = "-" if math.isnan(task.wait_mean) else _ms(task.wait_mean)
+        run_mean = "-" if math.isnan(task.run_mean) else _ms(task.run_mean)
         lines.append(
-            f"    {name[-24:]:24} {_outcome(task):12} {wait:>16} {run:>16} {mean:>11} {cpu:>9}"
+            f"    {name[-24:]:24} {_outcome(task):12} {wait_mean:>12} {run_mean:>11} {cpu:>9}"
         )
     return lines
 
@@ -350,9 +344,7 @@ def _run(args: argparse.Namespace, backend: Backend, out: Callable[[str], None])
     backend.begin_run()
     with (
         Profile() as prof,
-        ThreadPoolExecutor(
-            args.workers, name="model_variables", registry=registry, buckets=DEMO_BUCKETS
-        ) as pool,
+        ThreadPoolExecutor(args.workers, name="model_variables", registry=registry) as pool,
     ):
         start = time.perf_counter()
         concurrent = build_concurrently(pool, runner, QUERIES, backend.cancel_running)
@@ -376,9 +368,7 @@ def _run(args: argparse.Namespace, backend: Backend, out: Callable[[str], None])
 
     backend.begin_run()
     # A smaller pool, so that several queries are still queued when the broken one fails.
-    with ThreadPoolExecutor(
-        2, name="model_variables_failing", registry=registry, buckets=DEMO_BUCKETS
-    ) as pool:
+    with ThreadPoolExecutor(2, name="model_variables_failing", registry=registry) as pool:
         start = time.perf_counter()
         try:
             build_concurrently(pool, runner, failing, on_failure)
@@ -396,8 +386,9 @@ def _run(args: argparse.Namespace, backend: Backend, out: Callable[[str], None])
     )
 
     out(
-        "\nwhat the metrics say (read back from the Prometheus registry; quantiles are"
-        " interpolated within histogram buckets, as PromQL's histogram_quantile does):"
+        "\nwhat the metrics say (read back from the Prometheus registry; the pool's quantiles are"
+        " interpolated within its histogram buckets, as PromQL's histogram_quantile does; the"
+        " per-task means are exact):"
     )
     pools = read_metrics(registry)
     for label in ("model_variables", "model_variables_failing"):

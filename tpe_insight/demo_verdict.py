@@ -2,37 +2,41 @@
 
 The demo prints the speedup it *measured* (serial wall time ÷ concurrent wall time) beside what
 the profiler *infers* from the recorded spans alone, the way it would for a program it cannot
-re-run serially. The profiler's model is being replaced (issue 7: contention-aware serial time,
-work type); when it lands, only this function changes.
+re-run serially: the model's speedup vs serial (profiler/model.py, docs/profiler-model.md),
+"cannot tell" with its range where the recording does not decide, and its reading of the work.
 """
 
 from __future__ import annotations
 
 import math
 
-from tpe_insight.profiler.stats import analyse
+from tpe_insight.profiler.model import model_pool
 from tpe_insight.profiler.timeline import Timeline
 
 __all__ = ["profiler_conclusion"]
 
 
 def profiler_conclusion(timeline: Timeline, pool_label: str, measured_speedup: float) -> list[str]:
-    """Lines saying what the profiler's analysis of ``pool_label`` gives today."""
-    pools = [p for p in analyse(timeline).pools if p.record.label == pool_label]
-    if not pools:
+    """Lines saying what the profiler's model of ``pool_label`` gives."""
+    records = [p for p in timeline.pools if p.label == pool_label]
+    if not records:
         return [f"profiler: no recorded pool {pool_label!r}"]
-    pool = pools[-1]
+    model = model_pool(timeline, records[-1])
+    speedup = model.speedup
+    if speedup.value is not None:
+        claim = f"x{speedup.value:.2f}"
+    else:
+        claim = f"cannot tell (x{speedup.low:.2f}-x{speedup.high:.2f})"
     lines = [
-        f"profiler: speedup x{pool.speedup:.2f} inferred from the spans (sum of run times ÷"
-        f" wall), CPU share {pool.cpu_share:.0%}, core load {pool.core_load:.2f}:"
-        f" {pool.verdict}",
-        "          (today's model, tpe_insight.profiler.stats: it counts a query's time waiting"
-        " for a core or for the server as run time)",
+        f"profiler: speedup vs serial {claim} inferred from the spans, work: {model.work_type}",
+        f"          ({model.reason}; the model: docs/profiler-model.md)",
     ]
-    if math.isfinite(pool.speedup) and pool.speedup > 1.15 * measured_speedup:
+    low, high = speedup.low, speedup.high
+    finite = math.isfinite(low) and math.isfinite(high)
+    if finite and not low / 1.15 <= measured_speedup <= high * 1.15:
         lines.append(
-            f"          it differs from the measured x{measured_speedup:.2f}: the queries"
-            " slowed each other down (shared cores, or a shared server), which the sum of run"
-            " times counts as work"
+            f"          it differs from the measured x{measured_speedup:.2f}: something the "
+            "recording does not show changed between the runs (the machine's load, a server "
+            "that slows down under concurrency); `tpe-insight sweep` measures instead"
         )
     return lines

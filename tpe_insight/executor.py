@@ -29,30 +29,40 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
+from structlog.typing import BindableLogger
 
 from tpe_insight import _fanout, _forced, _hotpath, labels
 from tpe_insight._fanout import Hooks, dispatch, report_failure
-from tpe_insight._hotpath import Pool, TaskLabels, WorkerInit, run_task, run_task_in_context
+from tpe_insight._hotpath import (
+    Pool,
+    Task,
+    TaskLabels,
+    WorkerInit,
+    run_task,
+    run_task_in_context,
+)
 from tpe_insight._options import Options
 from tpe_insight.events import PoolInfo
 from tpe_insight.labels import MAX_EXCEPTION_LABELS, MAX_TASK_LABELS
 from tpe_insight.metrics.collector import collector_for
 from tpe_insight.metrics.multiprocess import ENV_VAR as MULTIPROC_ENV_VAR
-from tpe_insight.metrics.multiprocess import MultiprocessSink
-from tpe_insight.metrics.multiprocess import directory_usable as multiprocess_directory_usable
-from tpe_insight.metrics.shards import PoolSeries
+from tpe_insight.metrics.multiprocess import MultiprocessSink, directory_usable
+from tpe_insight.metrics.shards import PoolSeries, Shard
 from tpe_insight.typing import Clock, CpuTime, RejectReason
 
 __all__ = ["StdlibThreadPoolExecutor", "ThreadPoolExecutor"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _log = logging.getLogger("tpe_insight")
 
 #: The class we extend (``install()`` instruments this very class in place; see patch.py).
+#: (Captured at import time: ``install()`` once replaced the name in
+#: ``concurrent.futures``) can never make us inherit from ourselves.
 StdlibThreadPoolExecutor = _stdlib_thread.ThreadPoolExecutor
 
 _CPU_MODES = {"off": _hotpath.CPU_OFF, "fast": _hotpath.CPU_FAST, "exact": _hotpath.CPU_EXACT}
@@ -64,6 +74,7 @@ _get_ident = threading.get_ident
 _stdlib_init = StdlibThreadPoolExecutor.__init__
 _stdlib_submit = StdlibThreadPoolExecutor.submit
 _stdlib_shutdown = StdlibThreadPoolExecutor.shutdown
+_STDLIB_SUBMIT_CODE = getattr(_stdlib_submit, "__code__", None)
 
 
 class _State:
@@ -89,7 +100,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
 
     name
         The ``pool`` label. Default: ``thread_name_prefix`` if given, else the creating call
-        site as ``module:qualname`` (never a per-instance value, so a pool per request does not
+        site as ``module:function`` (never a per-instance value, so a pool per request does not
         add time series).
     registry
         The ``prometheus_client.CollectorRegistry`` to export to (default: the global one).
@@ -102,7 +113,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         only when structlog has been configured by the program, so a drop-in never starts
         printing on its own.
     logger
-        The structlog logger to use (default ``structlog.get_logger("tpe_insight")``).
+        The structlog logger to use (default ``structlog.get_logger("tpe_insight")``); giving
+        one turns the logs on unless ``logs=False``.
     log_tasks
         Also log a debug event per task (submitted / started / finished). Off by default.
     log_exception_details
@@ -122,7 +134,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         bookkeeping), capped at its run time; a task shorter than 100 µs is charged its run
         time without a read. ``"exact"``: two reads per task. ``"off"``: none.
     buckets
-        Histogram bounds in seconds (default 100 µs to 60 s).
+        Bounds in seconds of the per-pool histograms (default ``POOL_BUCKETS``: 100 µs to 1 h,
+        fine enough for quantiles within 10%); per task there are only count and sum.
     clock, cpu_clock
         Time sources (default ``time.perf_counter`` and ``time.thread_time``); injectable so
         tests and examples can assert exact durations.
@@ -140,7 +153,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         metrics: bool = True,
         sinks: Iterable[object] = (),
         logs: bool | None = None,
-        logger: Any = None,
+        logger: BindableLogger | None = None,
         log_tasks: bool = False,
         log_exception_details: bool = False,
         propagate_context: bool = False,
@@ -166,6 +179,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             registry=registry,
             sinks=sinks,
             logs=logs,
+            logger=logger,
             log_tasks=log_tasks,
             log_exception_details=log_exception_details,
             propagate_context=propagate_context,
@@ -229,11 +243,27 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             frame = frame.f_back
         return labels.call_site_label(frame)
 
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+    # The methods below are called as ``ThreadPoolExecutor.method(self, ...)``, never through
+    # ``self``: install() runs them on plain stdlib instances (and on instances of classes that
+    # subclassed the stdlib class), which do not have them.
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         """Schedule ``fn(*args, **kwargs)``; as the stdlib, plus the lifecycle records."""
         state = self._tpe
         task = state.tasks.task_for(fn, args)
         submitted_at = task.pool.clock()
+        # The books must stay exact whatever line a KeyboardInterrupt lands on (see
+        # _submit_failed): ``future`` and ``before`` tell the handler how far we got.
+        future: Future[T] | None = None
+        series = task.series
+        shard = None
+        before = 0
+        if series is not None:
+            try:
+                shard = series.local.shard
+            except AttributeError:
+                shard = series.new_shard()
+            before = shard.submitted
         try:
             if state.options.propagate_context:
                 future = _stdlib_submit(
@@ -251,24 +281,53 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                 future = _stdlib_submit(
                     self, run_task, task, submitted_at, _get_ident(), fn, *args, **kwargs
                 )
-        except BrokenThreadPool as exc:  # a RuntimeError too: test it first
-            ThreadPoolExecutor._rejected(self, "broken", exc)
+            if shard is not None:
+                shard.submitted = before + 1
+            future.add_done_callback(task.on_done)
+        except BaseException as exc:
+            ThreadPoolExecutor._submit_failed(self, task, exc, future, shard, before)
             raise
-        except RuntimeError as exc:
-            ThreadPoolExecutor._rejected(self, "shutdown", exc)
-            raise
-        series = task.series
-        if series is not None:
-            try:
-                shard = series.local.shard
-            except AttributeError:
-                shard = series.new_shard()
-            shard.submitted += 1
-        future.add_done_callback(task.on_done)
         hooks = state.pool.hooks.task_submitted
         if hooks:
             dispatch(state.pool.series, hooks, task.info, submitted_at)
         return future
+
+    def _submit_failed(
+        self,
+        task: Task,
+        exc: BaseException,
+        future: Future[Any] | None,
+        shard: Shard | None,
+        before: int,
+    ) -> None:
+        """Keep the books exact when ``submit`` raised: refused by the stdlib (shut down,
+        broken), or interrupted anywhere (``KeyboardInterrupt`` from a signal handler).
+
+        The question is whether the work item reached the queue. If the stdlib returned, it
+        did. If not, its future, when it was already made, is in the stdlib frame of the
+        traceback; with no future, nothing was queued. A future made but perhaps not queued
+        gets our done-callback (it counts a run, a cancel or a broken pool as usual) and a
+        finalizer: a future collected without ever finishing was never queued, and counts as
+        cancelled, the one outcome of a task that will never run.
+        """
+        certain = future is not None
+        if future is None:
+            future = _future_in_traceback(exc)
+        if future is None:  # nothing was queued
+            if isinstance(exc, BrokenThreadPool):  # a RuntimeError too: test it first
+                ThreadPoolExecutor._rejected(self, "broken", exc)
+            elif isinstance(exc, RuntimeError):
+                ThreadPoolExecutor._rejected(self, "shutdown", exc)
+            return
+        if shard is not None and shard.submitted == before:
+            shard.submitted = before + 1
+        waiting = getattr(future, "_done_callbacks", None)
+        if not isinstance(waiting, list) or task.on_done not in waiting:
+            future.add_done_callback(task.on_done)  # runs at once if the future is done
+        if not certain and not future.done():
+            withdrawn = weakref.finalize(future, _never_queued, task)
+            withdrawn.atexit = False
+            future.add_done_callback(lambda _: withdrawn.detach())
 
     def _rejected(self, reason: RejectReason, exc: BaseException) -> None:
         pool = self._tpe.pool
@@ -317,6 +376,34 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         return self._tpe.pool.info
 
 
+def _future_in_traceback(exc: BaseException) -> Future[Any] | None:
+    """The future the stdlib's ``submit`` had made when ``exc`` interrupted it, if any.
+
+    Read from the frame of the stdlib function in the traceback (any ``Future`` local, not a
+    variable name: the stdlib may rename it); ``None`` if the interruption came before."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code is _STDLIB_SUBMIT_CODE:
+            for value in list(frame.f_locals.values()):
+                if isinstance(value, Future):
+                    return value
+            return None
+        tb = tb.tb_next
+    return None
+
+
+def _never_queued(task: Task) -> None:
+    """Finalizer of a future an interrupted ``submit`` made but never queued."""
+    try:
+        if task.series is not None:
+            task.series.shard().cancelled += 1
+        for hook in task.on_not_run:
+            hook(task.info, True, None, task.pool.clock())
+    except Exception as exc:  # finalizers must not raise
+        report_failure(task.pool.series, _never_queued, exc)
+
+
 _registries_refusing: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
 
 
@@ -335,7 +422,7 @@ def _metrics_backend(
         return None, None
     try:
         if MULTIPROC_ENV_VAR in os.environ:
-            if not multiprocess_directory_usable():
+            if not directory_usable():
                 return None, None
             sink = MultiprocessSink(
                 options.registry,
@@ -373,10 +460,3 @@ def _max_workers_of(executor: StdlibThreadPoolExecutor, requested: int | None) -
         return requested
     cpus = getattr(os, "process_cpu_count", os.cpu_count)() or 1  # pragma: no cover
     return min(32, cpus + 4)  # pragma: no cover
-
-
-def instrumented(executor: StdlibThreadPoolExecutor) -> bool:
-    """Whether ``executor`` was built by our constructor (directly, or by the stdlib class while
-    ``install()`` was on): the pass-through test of patch.py's replacements. Reads the instance
-    ``__dict__`` only, so a subclass's ``__getattr__`` cannot answer for it."""
-    return type(vars(executor).get("_tpe")) is _State

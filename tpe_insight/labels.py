@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,19 +31,19 @@ __all__ = [
     "MAX_TASK_LABELS",
     "OTHER",
     "UNKNOWN_POOL",
-    "UNKNOWN_TASK",
     "CappedLabels",
     "call_site_label",
     "clean",
     "exception_label",
     "task_label",
-    "task_target",
     "thread_name",
     "validate_pool_name",
 ]
 
 #: Longest label value we emit; longer values are cut and marked with "…".
 MAX_LABEL_LENGTH = 120
+
+_log = logging.getLogger("tpe_insight")
 
 #: The task label for tasks beyond the per-pool cap (and the pool label beyond the registry's).
 OTHER = "other"
@@ -117,12 +118,16 @@ class CappedLabels:
     takes the lock. ``other`` itself never counts against the cap.
     """
 
-    __slots__ = ("_lock", "_values", "cap")
+    __slots__ = ("_lock", "_values", "cap", "logged", "what")
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, what: str | None = None) -> None:
         self.cap = cap
         self._values: dict[str, None] = {}
         self._lock = threading.Lock()
+        # Named caps log the first overflow once: folding values into "other" silently would
+        # hide why a dashboard's panels stopped growing.
+        self.what = what
+        self.logged = False
 
     def get(self, label: str) -> str:
         """``label`` if it is known or there is room for it, else :data:`OTHER`."""
@@ -132,6 +137,15 @@ class CappedLabels:
             if label in self._values:
                 return label
             if len(self._values) >= self.cap:
+                if self.what is not None and not self.logged:
+                    self.logged = True
+                    _log.warning(
+                        "tpe_insight: %s reached its cap of %d labels; further values such as"
+                        " %r are counted as 'other'",
+                        self.what,
+                        self.cap,
+                        label,
+                    )
                 return OTHER
             self._values[label] = None
             return label

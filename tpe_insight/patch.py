@@ -38,7 +38,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from tpe_insight import _fork
-from tpe_insight.executor import StdlibThreadPoolExecutor, ThreadPoolExecutor, instrumented
+from tpe_insight.executor import StdlibThreadPoolExecutor, ThreadPoolExecutor
 
 __all__ = ["install", "installed", "uninstall"]
 
@@ -73,7 +73,7 @@ def __init__(self: StdlibThreadPoolExecutor, *args: Any, **kwargs: Any) -> None:
 def submit(
     self: StdlibThreadPoolExecutor, fn: Callable[..., T], /, *args: Any, **kwargs: Any
 ) -> Future[T]:
-    if isinstance(self, ThreadPoolExecutor) or not instrumented(self):
+    if isinstance(self, ThreadPoolExecutor) or "_tpe" not in vars(self):
         result: Future[T] = _saved["submit"](self, fn, *args, **kwargs)
         return result
     return ThreadPoolExecutor.submit(self, fn, *args, **kwargs)  # type: ignore[arg-type]
@@ -82,7 +82,7 @@ def submit(
 def shutdown(
     self: StdlibThreadPoolExecutor, wait: bool = True, *, cancel_futures: bool = False
 ) -> None:
-    if isinstance(self, ThreadPoolExecutor) or not instrumented(self):
+    if isinstance(self, ThreadPoolExecutor) or "_tpe" not in vars(self):
         _saved["shutdown"](self, wait, cancel_futures=cancel_futures)
     else:
         ThreadPoolExecutor.shutdown(self, wait, cancel_futures=cancel_futures)  # type: ignore[arg-type]

@@ -121,14 +121,13 @@ def capture_events() -> Iterator[list[dict[str, Any]]]:
 
 def reset() -> None:
     """Put tpe_insight's process-wide state back as after import: no global sinks (a profile or
-    capture left open), every ``install()`` undone (calls nest), and the once-per-component
-    failure log forgotten.
+    capture left open), ``uninstall()``, and the once-per-component failure log forgotten.
 
     Pools already constructed keep their sinks; metric series live in their registries (tests
     pass their own ``CollectorRegistry``, as prometheus_client's do).
     """
     _fanout.clear()
-    while patch.installed():  # install() calls nest: undo every one
+    while patch.installed():  # install() calls nest
         patch.uninstall()
     _fanout.forget_reported()
 

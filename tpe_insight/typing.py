@@ -25,12 +25,14 @@ __all__ = [
     "OUTCOMES",
     "REJECT_REASONS",
     "SUCCESS",
+    "WORK_TYPES",
     "Clock",
     "CpuTime",
     "Outcome",
     "RejectReason",
     "SinkLike",
     "SpanOutcome",
+    "Verdict",
     "WorkType",
 ]
 
@@ -43,8 +45,12 @@ SpanOutcome: TypeAlias = Literal["success", "error", "cancelled", "not_run"]
 RejectReason: TypeAlias = Literal["shutdown", "broken"]
 #: The ``cpu_time=`` option of the executor.
 CpuTime: TypeAlias = Literal["fast", "exact", "off"]
-#: The profiler's verdict on a pool's or a task's work ("-" when nothing ran).
-WorkType: TypeAlias = Literal["I/O-bound", "CPU-bound", "mixed", "-"]
+#: The CPU-share verdict on a pool's or a task's work ("-" when nothing ran): the report's
+#: badges; the profiler's claims use :data:`WorkType` (profiler/model.py).
+Verdict: TypeAlias = Literal["I/O-bound", "CPU-bound", "mixed", "-"]
+#: The profiler model's kind of work (docs/profiler-model.md): I/O-bound, GIL-bound CPU, CPU in
+#: GIL-free code, mixed, or cannot tell.
+WorkType: TypeAlias = Literal["io", "gil", "cpu_parallel", "mixed", "unknown"]
 
 SUCCESS: Final = "success"
 ERROR: Final = "error"
@@ -57,6 +63,7 @@ OUTCOMES: Final[tuple[Outcome, ...]] = (SUCCESS, ERROR, CANCELLED)
 ALL_OUTCOMES: Final[tuple[SpanOutcome, ...]] = (SUCCESS, ERROR, CANCELLED, NOT_RUN)
 REJECT_REASONS: Final[tuple[RejectReason, ...]] = ("shutdown", "broken")
 CPU_TIMES: Final[tuple[CpuTime, ...]] = ("fast", "exact", "off")
+WORK_TYPES: Final[tuple[WorkType, ...]] = ("io", "gil", "cpu_parallel", "mixed", "unknown")
 
 IO_BOUND: Final = "I/O-bound"
 CPU_BOUND: Final = "CPU-bound"

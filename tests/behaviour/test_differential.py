@@ -12,6 +12,7 @@ import contextvars
 import copy
 import functools
 import gc
+import logging
 import pickle
 import re
 import threading
@@ -22,6 +23,8 @@ from concurrent.futures.thread import ThreadPoolExecutor as StdlibPool
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 from prometheus_client import CollectorRegistry
 
 from tests.behaviour.differential import (
@@ -516,3 +519,53 @@ def test_12_task_labels_look_through_context_run_and_partial(wrap: Callable[[], 
         assert pool.submit(fn, *args).result() == 2
     labels = {e["task"] for e in events if e["event"] == "task_finished"}
     assert labels == {f"{__name__}.real_work"}
+
+
+def test_12_logger_is_honoured() -> None:
+    captured = structlog.testing.CapturingLogger()
+    logger = structlog.wrap_logger(captured, processors=[])
+    with ours()(1, name="p", logger=logger) as pool:
+        pool.submit(abs, -1).result()
+    events = [call.args[0] if call.args else call.kwargs.get("event") for call in captured.calls]
+    assert "pool_created" in events
+    assert "pool_shutdown" in events
+
+
+def test_12_the_task_label_cap_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        caplog.at_level(logging.WARNING, logger="tpe_insight"),
+        ours()(1, name="capped-pool", max_task_labels=2) as pool,
+    ):
+        for i in range(6):
+            pool.submit(named(f"job-{i}", abs, -i)).result()
+    messages = [r.getMessage() for r in caplog.records if "max_task_labels" in r.getMessage()]
+    assert len(messages) == 1
+    assert "'capped-pool'" in messages[0]
+
+
+class Wrapper:
+    """A class that builds its pool in ``__init__`` (s3transfer's BoundedExecutor does)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.pool = ThreadPoolExecutor(1, registry=registry)
+
+
+def test_12_pool_label_is_the_qualified_name_of_the_creating_code() -> None:
+    wrapper = Wrapper(CollectorRegistry())
+    try:
+        assert wrapper.pool.pool_label == f"{__name__}:Wrapper.__init__"
+    finally:
+        wrapper.pool.shutdown()
+
+
+# -- 9. thread names are cleaned ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["a\nb", "x\x1b[31my", "evil\u202eexe", "\ud800lone"])
+def test_9_pool_labels_from_thread_names_are_cleaned(prefix: str) -> None:
+    with ours()(1, thread_name_prefix=prefix) as pool:
+        label = pool.pool_label
+        assert pool.submit(abs, -1).result() == 1
+    assert label.isprintable()
+    assert "\u202e" not in label
+    label.encode("utf-8")  # no lone surrogate

@@ -52,11 +52,13 @@ MIN_DESCRIPTION = 40
 
 
 def series_names() -> dict[str, tuple[str, ...]]:
-    """Every series name the catalogue exports (histograms expanded), with its labels."""
+    """Every series name the catalogue exports (histograms and summaries expanded), with its
+    labels. A summary has no ``_bucket``: a panel that reads one per task fails here."""
     out = {}
     for name, (kind, labels, _) in METRICS.items():
         if kind == "histogram":
             out[f"{name}_bucket"] = (*labels, "le")
+        if kind in ("histogram", "summary"):
             out[f"{name}_sum"] = labels
             out[f"{name}_count"] = labels
         else:

@@ -308,10 +308,14 @@ def test_queue_wait_and_run_time_are_exact_under_an_injected_clock(
     label = task_label(task)
     assert metrics("tpe_task_queue_wait_seconds_sum", task=label) == 2.0
     assert metrics("tpe_task_run_seconds_sum", task=label) == 0.25
-    assert metrics("tpe_task_queue_wait_seconds_bucket", task=label, le="1.0") == 0
-    assert metrics("tpe_task_queue_wait_seconds_bucket", task=label, le="2.5") == 1
-    assert metrics("tpe_task_run_seconds_bucket", task=label, le="0.25") == 1
-    assert metrics("tpe_task_run_seconds_bucket", task=label, le="0.1") == 0
+    assert metrics("tpe_task_queue_wait_seconds_count", task=label) == 1
+    assert metrics("tpe_task_run_seconds_count", task=label) == 1
+    # The quantiles are per pool: the task's 0.25 s lands in the pool's bucket (0.222, 0.25]
+    # (le is inclusive); the blocker ran 0 s or 2 s, depending on when its worker read the clock.
+    upper = metrics("tpe_pool_run_seconds_bucket", le="0.25")
+    lower = metrics("tpe_pool_run_seconds_bucket", le="0.222")
+    assert upper is not None and lower is not None and upper - lower == 1
+    assert metrics("tpe_pool_queue_wait_seconds_count") == 2
 
 
 def test_exact_cpu_time_under_an_injected_cpu_clock(

@@ -1,8 +1,9 @@
 """The bucket bounds against synthetic distributions whose true quantiles are known.
 
 ``histogram_quantile`` interpolates linearly within a bucket, so a bound layout is only as
-accurate as its widest bucket where the mass sits. These tests feed the per-pool bounds the
-distributions that broke the old ones (a "50 ms" task that takes 50.2 ms, the skewed spreads of
+accurate as its widest bucket where the mass sits. These tests feed the per-pool bounds (the
+only histograms since the per-task queue wait and run time are summaries) the distributions
+that broke the old coarse ones (a "50 ms" task that takes 50.2 ms, the skewed spreads of
 real tasks, a queue wait growing for half an hour) and hold every p50/p95/p99 to 10%.
 """
 
@@ -19,11 +20,18 @@ from tpe_insight.metrics.buckets import (
     DEFAULT_BUCKETS,
     POOL_BUCKETS,
     ROUND_SECONDS,
+    fine_bounds,
     histogram_quantile,
 )
 
 QUANTILES = (0.5, 0.95, 0.99)
 TOLERANCE = 0.10
+#: The per-(pool, task) histogram bounds before they became summaries: 1-2.5-5 steps, 100 µs to
+#: 60 s (the layout that read a 50 ms task's p99 as 133 ms).
+COARSE_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
 #: Round run times of the issue and around them (1 ms to 1000 s).
 ROUND_RUN_TIMES = tuple(r for r in ROUND_SECONDS if 0.001 <= r <= 1000)
 
@@ -123,17 +131,31 @@ def test_pool_buckets_read_queue_waits_to_an_hour_within_10_percent() -> None:
     assert worst[0][0] <= TOLERANCE, worst[:5]
 
 
-def test_the_coarse_per_task_buckets_do_not_and_that_is_why_pools_have_their_own() -> None:
-    """The old bounds are the per-task ones: a 50.2 ms task reads far above 10%."""
-    worst = errors(DEFAULT_BUCKETS, run_time_distributions())
+def test_the_coarse_buckets_do_not_and_that_is_why_the_bounds_are_fine() -> None:
+    """The old per-task bounds: a 50.2 ms task reads far above 10%."""
+    worst = errors(COARSE_BUCKETS, run_time_distributions())
     assert worst[0][0] > 0.5
 
 
+@pytest.mark.parametrize("max_ratio", [1.2, 1.25])
+def test_wider_buckets_fail_so_the_bound_count_is_the_price_of_accuracy(max_ratio: float) -> None:
+    """Fewer bounds would make the scrape cheaper (it costs per sample), but no bucket may be
+    wider than x1.15: at x1.2 or x1.25 some p50/p95/p99 of these distributions reads >10% off."""
+    wider = fine_bounds(max_ratio=max_ratio)
+    assert len(wider) < len(POOL_BUCKETS)
+    worst = max(
+        errors(wider, run_time_distributions())[0][0],
+        errors(wider, queue_wait_distributions())[0][0],
+    )
+    assert worst > TOLERANCE
+
+
 def test_bound_layout() -> None:
-    """Sorted, the per-task bounds among them, a bound at and 8% above every round value, and
-    no bucket wider than x1.15 from 0.5 ms to 1 h."""
+    """Sorted, the default of ``buckets=``, the old coarse bounds among them, a bound at and 8%
+    above every round value, and no bucket wider than x1.15 from 0.5 ms to 1 h."""
     assert list(POOL_BUCKETS) == sorted(set(POOL_BUCKETS))
-    assert set(DEFAULT_BUCKETS) <= set(POOL_BUCKETS)
+    assert DEFAULT_BUCKETS == POOL_BUCKETS
+    assert set(COARSE_BUCKETS) <= set(POOL_BUCKETS)
     assert POOL_BUCKETS[0] == 0.0001 and POOL_BUCKETS[-1] == 3600.0
     for r in ROUND_SECONDS:
         assert float(f"{r:.3g}") in POOL_BUCKETS
@@ -142,4 +164,4 @@ def test_bound_layout() -> None:
         (a, b) for a, b in itertools.pairwise(POOL_BUCKETS) if a >= 0.0005 if b / a > 1.15 * 1.01
     ]
     assert wide == []
-    assert len(POOL_BUCKETS) < 160  # ~300 series per pool: the scrape budget
+    assert len(POOL_BUCKETS) < 160  # ~300 samples per pool: the scrape budget

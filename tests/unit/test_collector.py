@@ -53,7 +53,7 @@ def test_every_contract_metric_is_exported_with_its_labels() -> None:
         for sample in family.samples:
             base = sample.name
             for suffix in ("_bucket", "_count", "_sum"):
-                if family.type == "histogram" and base.endswith(suffix):
+                if family.type in ("histogram", "summary") and base.endswith(suffix):
                     base = base.removesuffix(suffix)
             exported.setdefault(base, set()).update(set(sample.labels) - {"le"})
     for name, (_kind, labels, _doc) in METRICS.items():
@@ -107,3 +107,40 @@ def test_a_new_pool_exports_its_counters_at_zero_before_any_event() -> None:
     finally:
         pool.shutdown()
     assert values == {key: 0.0 for key in values}
+
+
+# -- the scrape budget: per task label, count and sum only ------------------------------------
+
+
+def _samples(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], float]]:
+    return [(s.name, s.labels, s.value) for f in registry.collect() for s in f.samples]
+
+
+def test_a_task_label_costs_eight_samples_and_no_bucket() -> None:
+    """The scrape costs per sample (the encoder), so the per-task series are the budget: 3
+    outcomes, queue wait and run time as summaries (``_count``, ``_sum``) and the CPU counter.
+    The buckets are per pool only, and the per-pool histograms hold every task's observations."""
+    registry = CollectorRegistry()
+    with ThreadPoolExecutor(2, name="budget", registry=registry) as executor:
+        executor.submit(pow, 2, 8).result()
+        before = _samples(registry)
+        for _ in range(3):
+            executor.submit(divmod, 7, 2).result()
+        after = _samples(registry)
+    added = [s for s in after if s[1].get("task") == "builtins.divmod"]
+    assert len(after) - len(before) == len(added) == 8, added
+    assert not [s for s in after if s[0].endswith("_bucket") and "task" in s[1]]
+    value = {(name, labels.get("task")): v for name, labels, v in after if "le" not in labels}
+    for metric in ("queue_wait", "run"):
+        per_task = [
+            value[(f"tpe_task_{metric}_seconds_count", t)]
+            for t in ("builtins.pow", "builtins.divmod")
+        ]
+        assert per_task == [1.0, 3.0]
+        assert value[(f"tpe_pool_{metric}_seconds_count", None)] == 4.0
+        inf = [
+            v
+            for n, labels, v in after
+            if n == f"tpe_pool_{metric}_seconds_bucket" and labels["le"] == "+Inf"
+        ]
+        assert inf == [4.0]

@@ -20,13 +20,12 @@ def recorded_run(registry: CollectorRegistry) -> Timeline:
     return prof.timeline
 
 
-def test_it_names_the_model_and_the_verdict(registry: CollectorRegistry) -> None:
+def test_it_names_the_model_and_the_work_type(registry: CollectorRegistry) -> None:
     timeline = recorded_run(registry)
-    lines = profiler_conclusion(timeline, "vars", measured_speedup=1e9)
-    assert lines[0].startswith("profiler: speedup x")
-    assert "inferred from the spans" in lines[0]
-    assert "today's model" in lines[1]
-    assert len(lines) == 2  # no disagreement to explain when the measurement is higher
+    lines = profiler_conclusion(timeline, "vars", measured_speedup=1.0)
+    assert lines[0].startswith("profiler: speedup vs serial ")
+    assert "inferred from the spans, work: " in lines[0]
+    assert "docs/profiler-model.md" in lines[1]
 
 
 def test_it_says_why_when_the_inference_overstates_the_measurement(
@@ -35,6 +34,7 @@ def test_it_says_why_when_the_inference_overstates_the_measurement(
     timeline = recorded_run(registry)
     lines = profiler_conclusion(timeline, "vars", measured_speedup=1e-6)
     assert "it differs from the measured x0.00" in lines[2]
+    assert len(profiler_conclusion(timeline, "vars", measured_speedup=1e9)) == 3
 
 
 def test_an_unknown_pool_is_said_so(registry: CollectorRegistry) -> None:

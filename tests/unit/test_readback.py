@@ -8,7 +8,7 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tpe_insight import ThreadPoolExecutor
+from tpe_insight import POOL_BUCKETS, ThreadPoolExecutor
 from tpe_insight.metrics.readback import bucket_quantile, read_metrics
 
 
@@ -39,6 +39,13 @@ def test_read_metrics_groups_samples_by_pool_and_task() -> None:
     assert stats.outcome("success") == 2  # ok and gate.wait
     assert stats.rejected == {"shutdown": 0.0, "broken": 0.0}
     assert stats.values["tpe_tasks_submitted_total"] == 4.0
+    # Per task, exact means (summaries); the quantiles come from the per-pool histograms.
+    assert ok_stats.wait_count == 1.0 and ok_stats.run_count == 1.0
+    assert ok_stats.run_mean == ok_stats.run_sum
+    assert len(stats.wait_buckets) == len(stats.run_buckets) == len(POOL_BUCKETS) + 1
+    assert stats.run_buckets[-1] == (math.inf, 3.0)  # gate.wait, ok and fails ran
+    assert stats.wait_buckets[-1] == (math.inf, 3.0)
+    assert 0 <= stats.run_quantile(0.5) <= stats.run_quantile(0.99)
 
 
 def test_bucket_quantile_interpolates_like_promql() -> None:

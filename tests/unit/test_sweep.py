@@ -23,7 +23,7 @@ SLEEPY = textwrap.dedent(
     from concurrent.futures import ThreadPoolExecutor
 
     def nap(i):
-        time.sleep(0.001)
+        time.sleep(0.002)  # 8 x 2 ms: over the model's 10 ms floor for a claim
         return i
 
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="nappers") as pool:
@@ -69,7 +69,13 @@ def test_sweep_writes_sweep_json_for_the_requested_worker_counts(tmp_path: Path)
         assert len(entry["program_wall_seconds"]) == 2
         assert entry["exit_codes"] == [0, 0]
         assert isinstance(entry["median_pool_wall_seconds"], float)
-        assert isinstance(entry["predicted_wall_seconds"], float)
+        # Predicted from the run at 1 worker: a value there; at 2, more workers than ever ran
+        # at once, the model may say "cannot tell" (null) instead of a number.
+        predicted = entry["predicted_wall_seconds"]
+        if entry["max_workers"] == 1:
+            assert isinstance(predicted, float)
+        else:
+            assert predicted is None or isinstance(predicted, float)
     assert data["failures"] == []
     assert data["recommendation"]["max_workers"] in (1, 2)
     assert "PROGRAM-OUTPUT" not in result.stdout

@@ -16,7 +16,8 @@ def test_literals_and_constants_agree() -> None:
     assert get_args(t.SpanOutcome) == t.ALL_OUTCOMES == (*t.OUTCOMES, "not_run")
     assert get_args(t.RejectReason) == t.REJECT_REASONS == ("shutdown", "broken")
     assert get_args(t.CpuTime) == t.CPU_TIMES == ("fast", "exact", "off")
-    assert set(get_args(t.WorkType)) == {t.IO_BOUND, t.CPU_BOUND, t.MIXED, t.NO_VERDICT}
+    assert set(get_args(t.Verdict)) == {t.IO_BOUND, t.CPU_BOUND, t.MIXED, t.NO_VERDICT}
+    assert get_args(t.WorkType) == t.WORK_TYPES
 
 
 def test_the_rooms_use_the_vocabulary() -> None:
@@ -27,8 +28,8 @@ def test_the_rooms_use_the_vocabulary() -> None:
     assert all(reason in METRICS["tpe_tasks_rejected_total"][2] for reason in t.REJECT_REASONS)
 
 
-def test_verdicts_are_work_types() -> None:
-    """Every verdict the profiler gives is one of the WorkType values."""
+def test_verdicts_are_verdict_values() -> None:
+    """Every verdict the profiler gives is one of the Verdict values."""
     seen = {verdict(share, load) for share in (0.0, 0.5, 0.9) for load in (0.0, 0.5, 0.9)}
     seen.add(verdict(float("nan")))
-    assert seen == set(get_args(t.WorkType))
+    assert seen == set(get_args(t.Verdict))

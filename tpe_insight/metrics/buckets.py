@@ -1,20 +1,19 @@
 """Histogram bucket bounds, and Prometheus's ``histogram_quantile`` to check them against.
 
-Two bound sets, because accuracy and the scrape budget pull apart:
+One bound set, for the two per-pool histograms (``tpe_pool_queue_wait_seconds``,
+``tpe_pool_run_seconds``), the only histograms exported: per (pool, task) the queue wait and the
+run time are summaries (``_count`` and ``_sum``: an exact mean in 2 samples; see
+``docs/design-notes.md`` entry 27 for why, and the scrape it buys).
 
-* :data:`POOL_BUCKETS` (per pool: ``tpe_pool_queue_wait_seconds``, ``tpe_pool_run_seconds``) is
-  fine: ``histogram_quantile`` interpolates linearly inside a bucket, so its error on a narrow
-  distribution is up to the bucket's width. A real "50 ms" task takes 50.2 ms, just above a bound
-  at 0.05, and with the next bound at 0.1 its p99 reads ~100 ms. So every round duration ``r``
-  (1, 2.5, 5 x 10^k, and 30 s, 1, 2, 5, 10, 15, 20, 30, 60 min) has bounds at ``r`` and
-  ``1.08 r`` (a task at r or slightly above reads within 8%), and every other gap from 0.5 ms to
-  1 h is split geometrically so that no bucket is wider than x1.15. 148 bounds, ~300 series per
-  pool: affordable per pool, not per (pool, task).
-* :data:`DEFAULT_BUCKETS` (per (pool, task): ``tpe_task_queue_wait_seconds``,
-  ``tpe_task_run_seconds``) stays coarse (1-2.5-5 steps, 100 µs to 60 s): with 50 task labels per
-  pool, every bound costs 100 samples per pool at each scrape. It is a subset of
-  :data:`POOL_BUCKETS`: the shards count in the fine buckets only, and the scrape folds them into
-  the coarse ones, so the hot path does one ``bisect`` per histogram, as before.
+:data:`POOL_BUCKETS` is fine: ``histogram_quantile`` interpolates linearly inside a bucket, so its
+error on a narrow distribution is up to the bucket's width. A real "50 ms" task takes 50.2 ms,
+just above a bound at 0.05, and with the next bound at 0.1 its p99 reads ~100 ms. So every round
+duration ``r`` (1, 2.5, 5 x 10^k, and 30 s, 1, 2, 5, 10, 15, 20, 30, 60 min) has bounds at ``r``
+and ``1.08 r`` (a task at r or slightly above reads within 8%), and every other gap from 0.5 ms to
+1 h is split geometrically so that no bucket is wider than x1.15. 148 bounds, ~300 samples per
+pool. Wider buckets do not pass the tests below: at x1.2 a queue wait growing for 8 minutes reads
+its p99 10.2% high, at x1.25 a 120 s task spread like the issue's 100 ms tasks reads 12% high.
+:data:`DEFAULT_BUCKETS` (the default of ``buckets=``) is this layout.
 
 ``tests/unit/test_buckets.py`` runs :func:`histogram_quantile` on synthetic distributions (constant
 durations just above a bound, the skewed spreads real tasks show, a queue wait growing for 30
@@ -32,32 +31,8 @@ __all__ = [
     "DEFAULT_BUCKETS",
     "POOL_BUCKETS",
     "fine_bounds",
-    "fine_for",
-    "fold_indices",
     "histogram_quantile",
 ]
-
-#: Per (pool, task) bounds in seconds: 100 µs to 60 s in 1-2.5-5 steps (coarse, see above).
-DEFAULT_BUCKETS: tuple[float, ...] = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
 
 #: Round durations that get a bound of their own and one 8% above it.
 ROUND_SECONDS: tuple[float, ...] = (
@@ -84,10 +59,7 @@ def fine_bounds(
 ) -> tuple[float, ...]:
     """Bounds at every round value ``r`` and at ``above * r``, with gaps wider than
     ``max_ratio`` (from ``split_from`` up) split geometrically; 3 significant digits."""
-    anchors = sorted(
-        {float(f"{x:.3g}") for r in rounds for x in (r, r * above) if x <= top}
-        | {float(f"{r:.3g}") for r in DEFAULT_BUCKETS}
-    )
+    anchors = sorted({float(f"{x:.3g}") for r in rounds for x in (r, r * above) if x <= top})
     out = [anchors[0]]
     for low, high in itertools.pairwise(anchors):
         if low >= split_from and high / low > max_ratio * 1.0001:
@@ -97,23 +69,12 @@ def fine_bounds(
     return tuple(sorted(set(out)))
 
 
-#: Per pool bounds in seconds: 100 µs to 1 h, fine (see the module docstring).
+#: Per-pool bounds in seconds: 100 µs to 1 h, fine (see the module docstring).
 POOL_BUCKETS: tuple[float, ...] = fine_bounds()
 
 
-def fine_for(bounds: tuple[float, ...]) -> tuple[float, ...]:
-    """The bounds the shards count in: :data:`POOL_BUCKETS` for the default per-task bounds
-    (which it contains), else the user's own ``buckets=`` for every histogram."""
-    return POOL_BUCKETS if bounds == DEFAULT_BUCKETS else bounds
-
-
-def fold_indices(fine: tuple[float, ...], coarse: tuple[float, ...]) -> tuple[int, ...]:
-    """For each coarse bound (and +Inf), the index of the same bound in ``fine``."""
-    index = {bound: i for i, bound in enumerate(fine)}
-    return (*(index[bound] for bound in coarse), len(fine))
-
-
-assert set(DEFAULT_BUCKETS) <= set(POOL_BUCKETS), "the coarse bounds must be fine bounds too"
+#: The default of ``buckets=``: the bounds of the per-pool histograms.
+DEFAULT_BUCKETS: tuple[float, ...] = POOL_BUCKETS
 
 
 def histogram_quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> float:

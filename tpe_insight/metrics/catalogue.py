@@ -14,7 +14,7 @@ from tpe_insight.metrics.buckets import DEFAULT_BUCKETS, POOL_BUCKETS
 
 __all__ = ["DEFAULT_BUCKETS", "METRICS", "POOL_BUCKETS", "MetricKind", "build"]
 
-MetricKind = Literal["counter", "gauge", "histogram"]
+MetricKind = Literal["counter", "gauge", "histogram", "summary"]
 T = TypeVar("T")
 
 #: The metric contract: exported name -> (type, labels, help). ``docs/metrics.md`` and the tests
@@ -40,14 +40,16 @@ METRICS: dict[str, tuple[MetricKind, tuple[str, ...], str]] = {
         " counted as 'other').",
     ),
     "tpe_task_queue_wait_seconds": (
-        "histogram",
+        "summary",
         ("pool", "task"),
-        "Time from submit() to the task starting on a worker, for tasks that started.",
+        "Time from submit() to the task starting on a worker, for tasks that started; per task,"
+        " count and sum only (the exact mean); quantiles from tpe_pool_queue_wait_seconds.",
     ),
     "tpe_task_run_seconds": (
-        "histogram",
+        "summary",
         ("pool", "task"),
-        "Time from the task starting on a worker to it returning or raising.",
+        "Time from the task starting on a worker to it returning or raising; per task, count and"
+        " sum only (the exact mean); quantiles from tpe_pool_run_seconds.",
     ),
     "tpe_pool_queue_wait_seconds": (
         "histogram",
@@ -98,6 +100,7 @@ def build(make: Mapping[MetricKind, Callable[[str, tuple[str, ...], str], T]]) -
     """One object per metric of :data:`METRICS`, made by ``make[kind](name, labels, help)``.
 
     The one family builder: the scrape-time collector makes ``*MetricFamily`` objects with it,
-    the multiprocess mode makes prometheus_client ``Counter`` / ``Gauge`` / ``Histogram``.
+    the multiprocess mode makes prometheus_client ``Counter`` / ``Gauge`` / ``Histogram`` /
+    ``Summary``.
     """
     return {name: make[kind](name, labels, doc) for name, (kind, labels, doc) in METRICS.items()}

@@ -26,6 +26,7 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
+    SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
 
@@ -108,16 +109,12 @@ _FAMILY_OF: dict[MetricKind, Callable[[str, tuple[str, ...], str], Metric]] = {
     ),
     "gauge": lambda name, labels, doc: GaugeMetricFamily(name, doc, labels=labels),
     "histogram": lambda name, labels, doc: HistogramMetricFamily(name, doc, labels=labels),
+    "summary": lambda name, labels, doc: SummaryMetricFamily(name, doc, labels=labels),
 }
 
 
 def _families() -> dict[str, Any]:
     return build(_FAMILY_OF)
-
-
-def _folded(fold: tuple[int, ...], cumulative: list[int]) -> list[int]:
-    """The coarse cumulative counts: the fine cumulative counts at the coarse bounds."""
-    return [cumulative[i] for i in fold]
 
 
 @functools.lru_cache(maxsize=64)
@@ -136,13 +133,11 @@ def _le(bound: float) -> str:
 class _TaskLabels:
     """The label dicts of one (pool, task) series' samples (see :mod:`tpe_insight._scrape`)."""
 
-    __slots__ = ("base", "exceptions", "outcomes", "run", "wait")
+    __slots__ = ("base", "exceptions", "outcomes")
 
-    def __init__(self, pool: str, task: str, les: tuple[str, ...]) -> None:
+    def __init__(self, pool: str, task: str) -> None:
         self.base = {"pool": pool, "task": task}
         self.outcomes = tuple({**self.base, "outcome": o} for o in OUTCOMES)
-        self.wait = SeriesLabels(("pool", "task"), (pool, task), les)
-        self.run = SeriesLabels(("pool", "task"), (pool, task), les)
         self.exceptions: dict[str, dict[str, str]] = {}
 
     def exception(self, name: str) -> dict[str, str]:
@@ -182,12 +177,11 @@ def _collect_pool(pool: PoolSeries, fam: dict[str, Any]) -> None:
         instr = dict(pool.instrumentation_errors)
     labels = pool.export
     if not isinstance(labels, _PoolLabels):
-        labels = pool.export = _PoolLabels(p, _le_labels(pool.fine))
-    task_les = _le_labels(pool.bounds)
+        labels = pool.export = _PoolLabels(p, _le_labels(pool.bounds))
     submitted = queued = running = 0
-    fold = pool.fold
-    pool_wait = [0] * (len(pool.fine) + 1)
-    pool_run = [0] * (len(pool.fine) + 1)
+    empty = [0] * (len(pool.bounds) + 1)
+    wait_rows: list[list[int]] = [empty]
+    run_rows: list[list[int]] = [empty]
     pool_wait_sum = pool_run_sum = 0.0
     finished = fam["tpe_tasks_finished_total"]
     exceptions = fam["tpe_task_exceptions_total"]
@@ -195,38 +189,38 @@ def _collect_pool(pool: PoolSeries, fam: dict[str, Any]) -> None:
     run_family = fam["tpe_task_run_seconds"]
     cpu_family = fam["tpe_task_cpu_seconds_total"]
     for series in tasks:
-        snap = series.snapshot()
+        snap = series.snapshot(columns=False)
         queued += snap.queued
         running += snap.running
         submitted += snap.submitted
         task_labels = series.export
         if not isinstance(task_labels, _TaskLabels):
-            task_labels = series.export = _TaskLabels(p, series.task, task_les)
+            task_labels = series.export = _TaskLabels(p, series.task)
         success, error, cancelled = task_labels.outcomes
         _scrape.counter(finished, success, snap.succeeded)
         _scrape.counter(finished, error, snap.errors)
         _scrape.counter(finished, cancelled, snap.cancelled)
         for exc_name, n in sorted(snap.exceptions.items()):
             _scrape.counter(exceptions, task_labels.exception(exc_name), n)
-        wait_cumulative = list(itertools.accumulate(snap.wait_counts))
-        run_cumulative = list(itertools.accumulate(snap.run_counts))
-        _scrape.histogram(
-            wait_family, task_labels.wait, _folded(fold, wait_cumulative), snap.wait_sum
-        )
-        _scrape.histogram(run_family, task_labels.run, _folded(fold, run_cumulative), snap.run_sum)
+        # Per task, the exact mean (_count, _sum); the quantiles come from the pool's histograms.
+        _scrape.summary(wait_family, task_labels.base, snap.wait_count, snap.wait_sum)
+        _scrape.summary(run_family, task_labels.base, snap.run_count, snap.run_sum)
         _scrape.counter(cpu_family, task_labels.base, snap.cpu_sum)
-        pool_wait = _scrape.add_columns(pool_wait, snap.wait_counts)
-        pool_run = _scrape.add_columns(pool_run, snap.run_counts)
+        wait_rows.extend(snap.wait_rows)
+        run_rows.extend(snap.run_rows)
         pool_wait_sum += snap.wait_sum
         pool_run_sum += snap.run_sum
     _scrape.histogram(
         fam["tpe_pool_queue_wait_seconds"],
         labels.wait,
-        list(itertools.accumulate(pool_wait)),
+        list(itertools.accumulate(_scrape.sum_columns(wait_rows))),
         pool_wait_sum,
     )
     _scrape.histogram(
-        fam["tpe_pool_run_seconds"], labels.run, list(itertools.accumulate(pool_run)), pool_run_sum
+        fam["tpe_pool_run_seconds"],
+        labels.run,
+        list(itertools.accumulate(_scrape.sum_columns(run_rows))),
+        pool_run_sum,
     )
     base = labels.base
     _scrape.counter(fam["tpe_tasks_submitted_total"], base, submitted)

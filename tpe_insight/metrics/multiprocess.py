@@ -5,7 +5,7 @@ scrape handler aggregates them with ``prometheus_client.multiprocess.MultiProces
 That collector only reads those files: custom collectors, such as the sharded
 :class:`~tpe_insight.metrics.collector.MetricsCollector`, are invisible to it. So in this
 mode the pool feeds :class:`MultiprocessSink` instead, which updates plain ``Counter``,
-``Histogram`` and ``Gauge`` objects with the *same* names, labels and help as
+``Histogram``, ``Summary`` and ``Gauge`` objects with the *same* names, labels and help as
 :data:`tpe_insight.metrics.catalogue.METRICS` (dashboards and alerts work unchanged). Gauges
 use ``multiprocess_mode="livesum"``: the scrape sums the live processes and drops a dead one once
 ``multiprocess.mark_process_dead(pid)`` has run (gunicorn's ``child_exit`` hook is the usual place).
@@ -35,7 +35,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Summary
 
 from tpe_insight import _fork
 from tpe_insight._hotpath import WorkerExit
@@ -47,16 +47,15 @@ from tpe_insight.labels import (
     CappedLabels,
     exception_label,
 )
-from tpe_insight.metrics.buckets import fine_for
 from tpe_insight.metrics.catalogue import DEFAULT_BUCKETS, build
 from tpe_insight.typing import OUTCOMES, REJECT_REASONS, RejectReason
 
-__all__ = ["ENV_VAR", "MultiprocessSink", "directory_usable"]
+__all__ = ["ENV_VAR", "MultiprocessSink"]
 
 #: The environment variable that puts prometheus_client (and the executor) in multiprocess mode.
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 
-Metric = Counter | Gauge | Histogram
+Metric = Counter | Gauge | Histogram | Summary
 
 _log = logging.getLogger("tpe_insight")
 _dir_warned: set[str] = set()
@@ -97,14 +96,12 @@ class _Metrics:
                 "gauge": lambda name, labels, doc: Gauge(
                     name, doc, labels, registry=registry, multiprocess_mode="livesum"
                 ),
-                # The per-pool histograms get the fine bounds, as in the in-process collector.
+                # The per-pool histograms; per task, summaries (count and sum), as in the
+                # in-process collector.
                 "histogram": lambda name, labels, doc: Histogram(
-                    name,
-                    doc,
-                    labels,
-                    registry=registry,
-                    buckets=fine_for(tuple(buckets)) if labels == ("pool",) else tuple(buckets),
+                    name, doc, labels, registry=registry, buckets=tuple(buckets)
                 ),
+                "summary": lambda name, labels, doc: Summary(name, doc, labels, registry=registry),
             }
         )
         self.pools: dict[str, _PoolChildren] = {}
@@ -124,6 +121,11 @@ class _Metrics:
     def histogram(self, name: str) -> Histogram:
         metric = self.by_name[name]
         assert isinstance(metric, Histogram)
+        return metric
+
+    def summary(self, name: str) -> Summary:
+        metric = self.by_name[name]
+        assert isinstance(metric, Summary)
         return metric
 
     def pool(self, label: str, max_task_labels: int, max_exception_labels: int) -> _PoolChildren:
@@ -195,8 +197,8 @@ class _TaskChildren:
         self.task = task
         finished = metrics.counter("tpe_tasks_finished_total")
         self.finished = {o: finished.labels(pool.label, task, o) for o in OUTCOMES}
-        self.queue_wait = metrics.histogram("tpe_task_queue_wait_seconds").labels(pool.label, task)
-        self.run = metrics.histogram("tpe_task_run_seconds").labels(pool.label, task)
+        self.queue_wait = metrics.summary("tpe_task_queue_wait_seconds").labels(pool.label, task)
+        self.run = metrics.summary("tpe_task_run_seconds").labels(pool.label, task)
         self.cpu = metrics.counter("tpe_task_cpu_seconds_total").labels(pool.label, task)
         self.exceptions: dict[str, Counter] = {}
 

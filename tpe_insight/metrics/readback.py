@@ -1,9 +1,10 @@
 """Read the exported ``tpe_*`` metrics back into per-pool, per-task numbers.
 
 This reads what a scrape would see (``registry.collect()``), not the executor's internals, so the
-demo and users' own reports show exactly what Prometheus gets. Quantiles are estimated from
-histogram buckets the way PromQL's ``histogram_quantile`` does (linear within a bucket), so they
-are as coarse as the buckets.
+demo and users' own reports show exactly what Prometheus gets. Per task there are exact means
+(the per-task queue wait and run time are summaries: count and sum); quantiles are per pool,
+estimated from the per-pool histograms' buckets the way PromQL's ``histogram_quantile`` does
+(linear within a bucket), so they are as fine as the buckets.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ class TaskStats:
     task: str
     finished: dict[str, float] = field(default_factory=dict)
     exceptions: dict[str, float] = field(default_factory=dict)
-    wait_buckets: list[tuple[float, float]] = field(default_factory=list)
-    run_buckets: list[tuple[float, float]] = field(default_factory=list)
+    wait_count: float = 0.0
     wait_sum: float = 0.0
+    run_count: float = 0.0
     run_sum: float = 0.0
     cpu_seconds: float = 0.0
 
@@ -36,13 +37,16 @@ class TaskStats:
 
     @property
     def started(self) -> int:
-        return int(self.run_buckets[-1][1]) if self.run_buckets else 0
+        """Tasks that ran to the end (returned or raised): the run time's count."""
+        return int(self.run_count)
 
-    def wait_quantile(self, q: float) -> float:
-        return bucket_quantile(q, self.wait_buckets)
+    @property
+    def wait_mean(self) -> float:
+        return self.wait_sum / self.wait_count if self.wait_count else math.nan
 
-    def run_quantile(self, q: float) -> float:
-        return bucket_quantile(q, self.run_buckets)
+    @property
+    def run_mean(self) -> float:
+        return self.run_sum / self.run_count if self.run_count else math.nan
 
     @property
     def cpu_share(self) -> float:
@@ -58,6 +62,16 @@ class PoolStats:
     tasks: dict[str, TaskStats] = field(default_factory=dict)
     values: dict[str, float] = field(default_factory=dict)
     rejected: dict[str, float] = field(default_factory=dict)
+    #: Cumulative ``(le, count)`` buckets of ``tpe_pool_queue_wait_seconds`` and
+    #: ``tpe_pool_run_seconds``, ``+Inf`` last.
+    wait_buckets: list[tuple[float, float]] = field(default_factory=list)
+    run_buckets: list[tuple[float, float]] = field(default_factory=list)
+
+    def wait_quantile(self, q: float) -> float:
+        return bucket_quantile(q, self.wait_buckets)
+
+    def run_quantile(self, q: float) -> float:
+        return bucket_quantile(q, self.run_buckets)
 
     def outcome(self, outcome: str) -> int:
         return int(sum(t.finished.get(outcome, 0.0) for t in self.tasks.values()))
@@ -85,8 +99,11 @@ def read_metrics(registry: CollectorRegistry) -> dict[str, PoolStats]:
     """Collect ``registry`` and group the ``tpe_*`` samples by pool and task."""
     pools: dict[str, PoolStats] = {}
 
+    def pool_of(labels: dict[str, str]) -> PoolStats:
+        return pools.setdefault(labels["pool"], PoolStats(labels["pool"]))
+
     def task_of(labels: dict[str, str]) -> TaskStats:
-        pool = pools.setdefault(labels["pool"], PoolStats(labels["pool"]))
+        pool = pool_of(labels)
         return pool.tasks.setdefault(labels["task"], TaskStats(labels["pool"], labels["task"]))
 
     for family in registry.collect():
@@ -103,23 +120,22 @@ def read_metrics(registry: CollectorRegistry) -> dict[str, PoolStats]:
                 task_of(labels).exceptions[labels["exception"]] = sample.value
             elif name == "tpe_task_cpu_seconds_total":
                 task_of(labels).cpu_seconds = sample.value
-            elif name.startswith("tpe_pool_"):
-                continue  # the per-pool histograms repeat the per-task ones, finer
-            elif name.endswith("_bucket"):
-                pair = (float(labels["le"]), sample.value)
-                stats = task_of(labels)
-                if name.startswith("tpe_task_queue_wait"):
-                    stats.wait_buckets.append(pair)
-                else:
-                    stats.run_buckets.append(pair)
+            elif name == "tpe_pool_queue_wait_seconds_bucket":
+                pool_of(labels).wait_buckets.append((float(labels["le"]), sample.value))
+            elif name == "tpe_pool_run_seconds_bucket":
+                pool_of(labels).run_buckets.append((float(labels["le"]), sample.value))
+            elif name == "tpe_task_queue_wait_seconds_count":
+                task_of(labels).wait_count = sample.value
             elif name == "tpe_task_queue_wait_seconds_sum":
                 task_of(labels).wait_sum = sample.value
+            elif name == "tpe_task_run_seconds_count":
+                task_of(labels).run_count = sample.value
             elif name == "tpe_task_run_seconds_sum":
                 task_of(labels).run_sum = sample.value
-            elif name.endswith("_count") or name.endswith("_created"):
-                continue
+            elif name.startswith("tpe_pool_") or name.endswith("_created"):
+                continue  # the per-pool _count and _sum repeat the per-task ones
             else:
-                pool = pools.setdefault(labels["pool"], PoolStats(labels["pool"]))
+                pool = pool_of(labels)
                 if name == "tpe_tasks_rejected_total":
                     pool.rejected[labels["reason"]] = sample.value
                 elif "component" not in labels:

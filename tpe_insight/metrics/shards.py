@@ -39,8 +39,7 @@ import threading
 import weakref
 
 from tpe_insight.labels import CappedLabels
-from tpe_insight.metrics._scrape import add_columns
-from tpe_insight.metrics.buckets import fine_for, fold_indices
+from tpe_insight.metrics._scrape import add_columns, sum_columns
 from tpe_insight.typing import REJECT_REASONS, RejectReason
 
 __all__ = ["PoolSeries", "Shard", "TaskSeries", "TaskSnapshot"]
@@ -110,6 +109,10 @@ class Shard:
         # Summed in C: with the fine bounds a histogram has 149 buckets (see metrics._scrape).
         self.wait_counts = add_columns(self.wait_counts, other.wait_counts)
         self.run_counts = add_columns(self.run_counts, other.run_counts)
+        self.add_sums(other)
+
+    def add_sums(self, other: Shard) -> None:
+        """Add ``other``'s duration and CPU sums and exception counts."""
         self.wait_sum += other.wait_sum
         self.run_sum += other.run_sum
         self.cpu_sum += other.cpu_sum
@@ -118,12 +121,31 @@ class Shard:
 
 
 class TaskSnapshot(Shard):
-    """A read of one (pool, task) series taken at scrape time, with the derived gauges."""
+    """A read of one (pool, task) series taken at scrape time, with the derived gauges.
 
-    __slots__ = ()
+    ``wait_rows`` and ``run_rows`` are the summed shards' own bucket lists, taken under the
+    series' lock: the collector sums them per pool in one pass (a retire replaces
+    ``_retired``'s lists rather than mutating them, and a dead thread's lists no longer change,
+    so the rows stay a consistent read). ``wait_counts`` and ``run_counts`` are their sums only
+    when the snapshot was taken with ``columns=True``.
+    """
+
+    __slots__ = ("run_rows", "wait_rows")
 
     def __init__(self, n_buckets: int) -> None:
         super().__init__(n_buckets, None)
+        self.wait_rows: list[list[int]] = []
+        self.run_rows: list[list[int]] = []
+
+    @property
+    def wait_count(self) -> int:
+        """Queue waits observed (the summary's ``_count``), from the same read as the rows."""
+        return sum(map(sum, self.wait_rows))
+
+    @property
+    def run_count(self) -> int:
+        """Run times observed (the summary's ``_count``), from the same read as the rows."""
+        return sum(map(sum, self.run_rows))
 
     @property
     def errors(self) -> int:
@@ -162,8 +184,8 @@ class TaskSeries:
     def __init__(self, pool: PoolSeries, task: str) -> None:
         self.pool = pool
         self.task = task
-        # The shards count in the fine bounds; the scrape folds them into ``pool.bounds``.
-        self.bounds = pool.fine
+        # Counted per task so the shards stay per (pool, task); the scrape sums them per pool.
+        self.bounds = pool.bounds
         self.local = threading.local()
         self._lock = threading.Lock()
         self._shards: list[Shard] = []
@@ -203,8 +225,10 @@ class TaskSeries:
                 alive.append(shard)
         self._shards = alive
 
-    def snapshot(self) -> TaskSnapshot:
+    def snapshot(self, *, columns: bool = True) -> TaskSnapshot:
         """Sum the shards. Downstream counters are read before upstream ones (see module doc).
+        With ``columns=False`` the bucket columns are left as rows (the scrape sums them per
+        pool, all tasks at once: summing them per task first was most of a scrape's own cost).
 
         The whole sum runs under ``_lock``: retiring updates ``_retired`` in place, and a sum
         taken concurrently could count a dead thread's shard twice (once in ``_retired``, once
@@ -213,7 +237,7 @@ class TaskSeries:
         """
         with self._lock:
             self._retire_dead()
-            snap = self._sum([self._retired, *self._shards])
+            snap = self._sum([self._retired, *self._shards], columns)
             # Retiring changes the order of the float sums, which can lower them by a rounding
             # error; Prometheus reads any decrease of a counter (or a histogram _sum) as a
             # reset. The true values only grow, so never export less than last time.
@@ -224,8 +248,8 @@ class TaskSeries:
             self._exported = (snap.wait_sum, snap.run_sum, snap.cpu_sum)
         return snap
 
-    def _sum(self, shards: list[Shard]) -> TaskSnapshot:
-        snap = TaskSnapshot(len(self.bounds) + 1)
+    def _sum(self, shards: list[Shard], columns: bool) -> TaskSnapshot:
+        snap = TaskSnapshot(len(self.bounds) + 1 if columns else 0)
         # Order matters: finished -> started -> not-run -> submitted, so that
         # queued = submitted - started - not_run and running = started - finished are >= 0.
         for s in shards:
@@ -238,8 +262,13 @@ class TaskSeries:
             snap.not_run_failed += s.not_run_failed
         for s in shards:
             snap.submitted += s.submitted
+        snap.wait_rows = [s.wait_counts for s in shards]
+        snap.run_rows = [s.run_counts for s in shards]
+        if columns:  # in one pass each (see metrics._scrape.sum_columns)
+            snap.wait_counts = sum_columns(snap.wait_rows)
+            snap.run_counts = sum_columns(snap.run_rows)
         for s in shards:
-            snap.add_distributions(s)
+            snap.add_sums(s)
         return snap
 
 
@@ -258,17 +287,14 @@ class PoolSeries:
         max_exception_labels: int,
     ) -> None:
         self.label = label
-        #: What the per-task histograms export; the shards count in ``fine`` (the per-pool
-        #: histograms' bounds, a superset), folded into ``bounds`` at scrape time.
+        #: The per-pool histograms' bounds (the shards count in them, per task).
         self.bounds = bounds
-        self.fine = fine_for(bounds)
-        self.fold = fold_indices(self.fine, bounds)
         self.export: object = None  # the collector's label dicts, built at the first scrape
         self.lock = threading.RLock()  # RLock: worker_stopped may run from a finalizer
         self.tasks: dict[str, TaskSeries] = {}
         # The caps, like the bounds, are fixed by the first pool with this label: the series
         # are shared by every pool instance with the label.
-        self.task_labels = CappedLabels(max_task_labels)
+        self.task_labels = CappedLabels(max_task_labels, f"pool {label!r}: max_task_labels")
         self.exception_labels = CappedLabels(max_exception_labels)
         self.rejected: dict[RejectReason, int] = dict.fromkeys(REJECT_REASONS, 0)
         self.workers_started = 0

@@ -6,14 +6,24 @@ says what to do. They are heuristics over one recording: a lint is a reason to l
 ========================  ======================================================================
 code                      fires when
 ========================  ======================================================================
-``saturated``             queue wait ≥ ``SATURATED_WAIT_RATIO`` x run time in total, over at least
-                          ``MIN_TASKS`` started tasks: tasks spend longer waiting for a worker
-                          than working, so the pool is the bottleneck.
-``cpu-bound``             the pool's verdict is CPU-bound (CPU share or core load ≥
-                          ``stats.CPU_BOUND_SHARE``, 0.7; see :mod:`stats`) over at least
-                          ``MIN_CPU_BOUND_RUN_SECONDS`` of run time on a pool with more than one
-                          worker: the GIL lets one thread compute at a time, so threads add
-                          overhead, not speed.
+``saturated``             queue wait ≥ ``SATURATED_WAIT_RATIO`` x run time in total, at least
+                          ``SATURATED_MIN_WAIT_SECONDS`` of it, over at least ``MIN_TASKS``
+                          started tasks: tasks spend longer waiting for a worker than working,
+                          so the pool is the bottleneck (a ratio over microseconds is not).
+                          The advice follows the model's work type.
+``cpu-bound``             the model (:mod:`model`) calls the work GIL-bound (``gil``) over at
+                          least ``MIN_CPU_BOUND_RUN_SECONDS`` of run time on a pool with more
+                          than one worker: Python holds the GIL, threads cannot run it in
+                          parallel.
+``cpu-parallel``          the model calls the work GIL-free CPU (``cpu_parallel``) and
+                          ``max_workers`` exceeds the cores available: threads scale to the
+                          cores, no further.
+``nested-wait``           a running task was blocked in ``Future.result()`` / ``wait()`` /
+                          ``as_completed()`` while every worker of its pool was busy and a task
+                          it submitted to that same pool was still queued: the child needs a
+                          worker the parent holds, a deadlock in the making (the stdlib docs
+                          warn about it). Seen where the recorder looks at running tasks (at
+                          ``shutdown(wait=False)`` and when the profile is read).
 ``stuck``                 a task was still running at ``shutdown(wait=False)`` (any age) or when
                           the profile was read, ``stuck_after`` seconds (default 10) after it
                           started; shown with its worker's stack (``sys._current_frames()``).
@@ -34,11 +44,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tpe_insight.profiler.stats import CPU_BOUND_SHARE
-from tpe_insight.typing import CPU_BOUND, IO_BOUND
+from tpe_insight.profiler.model import PoolModel
 
 if TYPE_CHECKING:
     from tpe_insight.profiler.stats import Analysis
+    from tpe_insight.profiler.timeline import Timeline
 
 __all__ = [
     "MIN_CPU_BOUND_RUN_SECONDS",
@@ -46,6 +56,7 @@ __all__ = [
     "OVERSIZED_FACTOR",
     "OVERSIZED_MIN_GAP",
     "POOL_PER_CALL_INSTANCES",
+    "SATURATED_MIN_WAIT_SECONDS",
     "SATURATED_WAIT_RATIO",
     "Lint",
     "check",
@@ -53,6 +64,10 @@ __all__ = [
 
 #: Total queue wait ÷ total run time at or above which a pool is called saturated.
 SATURATED_WAIT_RATIO = 1.0
+
+#: Least total queue wait (seconds) for the saturation lint: ten microsecond tasks queued behind
+#: each other have a huge wait/run ratio and no problem at all.
+SATURATED_MIN_WAIT_SECONDS = 0.1
 
 #: Fewest started tasks for the saturation and sizing lints (a handful proves nothing).
 MIN_TASKS = 10
@@ -96,32 +111,50 @@ def check(analysis: Analysis) -> Iterator[Lint]:
     for pool in analysis.pools:
         label = f"{pool.record.label} #{pool.record.pool_id}"
         started = pool.run.count
+        model = pool.model
+        work_type = model.work_type if model is not None else "unknown"
         if (
             started >= MIN_TASKS
             and pool.run_total > 0
+            and pool.wait.total >= SATURATED_MIN_WAIT_SECONDS
             and pool.wait.total >= SATURATED_WAIT_RATIO * pool.run_total
         ):
             yield Lint(
                 "saturated",
                 label,
                 f"tasks waited {pool.wait.total / pool.run_total:.1f} s in the queue for every "
-                f"1 s of running (p95 wait {pool.wait.p95 * 1000:.0f} ms): the pool is the "
-                f"bottleneck. {_saturated_advice(pool.verdict)}",
+                f"1 s of running ({pool.wait.total:.2f} s in all, p95 wait "
+                f"{pool.wait.p95 * 1000:.0f} ms): the pool is the bottleneck. "
+                f"{_saturated_advice(model)}",
             )
         if (
-            pool.record.max_workers > 1
+            model is not None
+            and pool.record.max_workers > 1
             and pool.run_total >= MIN_CPU_BOUND_RUN_SECONDS
-            and pool.verdict == CPU_BOUND
+            and work_type == "gil"
         ):
+            rate = model.concurrent_cpu_rate or 0.0
             yield Lint(
                 "cpu-bound",
                 label,
-                f"tasks spent {pool.cpu_share:.0%} of their run time on the CPU and the pool "
-                f"kept {pool.core_load:.1f} CPU core(s) busy while it had work (>= "
-                f"{CPU_BOUND_SHARE:.1f} is CPU-bound). Threads do not run Python code in "
-                "parallel (the GIL), so for such work they add overhead, not speed, and the "
-                "run times (and the what-if) include waiting for the GIL. Use a "
-                "ProcessPoolExecutor, or code that releases the GIL.",
+                f"GIL-bound: the pool kept {rate:.2f} core(s) busy while "
+                f"{model.mean_concurrency or 0:.1f} tasks ran, on {model.cores} core(s) "
+                "available. Python code holding the GIL runs one thread at a time, so threads "
+                "add overhead, not speed. Use a ProcessPoolExecutor, or code that releases "
+                "the GIL (C extensions such as hashlib, zlib, sqlite3, numpy).",
+            )
+        if (
+            model is not None
+            and work_type == "cpu_parallel"
+            and pool.run_total >= MIN_CPU_BOUND_RUN_SECONDS
+            and pool.record.max_workers > model.cores
+        ):
+            yield Lint(
+                "cpu-parallel",
+                label,
+                f"CPU in code that releases the GIL: threads scale to {model.cores} core(s) "
+                f"here; more workers than cores will not help (max_workers="
+                f"{pool.record.max_workers}).",
             )
         if (
             started >= MIN_TASKS
@@ -136,7 +169,10 @@ def check(analysis: Analysis) -> Iterator[Lint]:
                 "ever ran at once: the extra capacity is unused (and would let a burst "
                 "overload what the tasks call). Size it to the concurrency you want.",
             )
+    yield from _nested_waits(timeline)
     for running in timeline.running:
+        if running.seen_at != "shutdown" and running.running_for < timeline.stuck_after:
+            continue  # recorded for the nested-wait lint only
         try:
             label = f"{timeline.pool(running.pool_id).label} #{running.pool_id}"
         except KeyError:
@@ -164,12 +200,48 @@ def check(analysis: Analysis) -> Iterator[Lint]:
             )
 
 
-def _saturated_advice(verdict: str) -> str:
-    if verdict == IO_BOUND:
-        return (
-            "The tasks mostly wait (I/O-bound): more workers would help, if what they call "
-            "can take the load."
+def _nested_waits(timeline: Timeline) -> Iterator[Lint]:
+    """One lint per (pool, blocked task), from the recorder's look at running tasks."""
+    seen: set[tuple[int, str, int | None]] = set()
+    for running in timeline.running:
+        if running.blocked_in is None or not running.queued_children:
+            continue
+        try:
+            record = timeline.pool(running.pool_id)
+        except KeyError:
+            continue
+        if running.pool_running < record.max_workers:
+            continue
+        key = (running.pool_id, running.task, running.worker_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        children = ", ".join(sorted(set(running.queued_children)))
+        yield Lint(
+            "nested-wait",
+            f"{record.label} #{record.pool_id}",
+            f"task {running.task} on {running.thread_name} was blocked in "
+            f"{running.blocked_in}() while all {record.max_workers} worker(s) of its pool were "
+            f"busy and the task(s) it submitted to that pool ({children}) were still queued: "
+            "they need a worker it holds, a deadlock in the making. Submit them to another "
+            "pool, or do not wait for them inside a task (return them, or chain with "
+            "add_done_callback). Its stack:",
+            running.stack,
         )
-    if verdict == CPU_BOUND:
-        return "The tasks are CPU-bound: more threads will not help; use processes."
+
+
+def _saturated_advice(model: PoolModel | None) -> str:
+    work_type = model.work_type if model is not None else "unknown"
+    if work_type == "io":
+        return (
+            "The tasks mostly wait (I/O): more workers would help, if what they call can take "
+            "the load."
+        )
+    if work_type == "gil":
+        return "The tasks are GIL-bound: more threads will not help; use processes."
+    if work_type == "cpu_parallel" and model is not None:
+        return (
+            f"The tasks are GIL-free CPU: more workers help up to the {model.cores} core(s) "
+            "available, no further."
+        )
     return "See the what-if table for the effect of more workers."

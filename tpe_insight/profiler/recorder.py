@@ -34,6 +34,7 @@ from typing import Any
 
 from tpe_insight import _fanout, labels
 from tpe_insight.events import PoolInfo, Sink, TaskInfo
+from tpe_insight.profiler import schedstat
 from tpe_insight.profiler.aggregate import PoolActivity, SampleRule, SpanSampler, TaskTotals
 from tpe_insight.profiler.timeline import (
     CANCELLED,
@@ -122,8 +123,8 @@ class Recorder(Sink):
         self._activity: dict[int, PoolActivity] = {}
         self._pool_of_totals: dict[int, PoolInfo] = {}
         self._sampler = SpanSampler(self.sample_rule)
-        # worker ident -> (task, started_at), while it runs (for stuck tasks).
-        self._running: dict[int, tuple[TaskInfo, float]] = {}
+        # worker ident -> (task, started_at, submitted_at), while it runs (for stuck tasks).
+        self._running: dict[int, tuple[TaskInfo, float, float]] = {}
         self._worker_of: dict[int, int] = {}  # thread ident -> worker_id, current owner
         self._worker_ids = itertools.count(1)
         self._workers: collections.deque[WorkerRecord] = collections.deque(maxlen=MAX_POOL_RECORDS)
@@ -133,6 +134,18 @@ class Recorder(Sink):
         self._instances: collections.Counter[str] = collections.Counter()
         self._seen_running: collections.deque[RunningTask] = collections.deque(maxlen=1000)
         self._lock = threading.Lock()  # only for the rare, per-pool events
+        # worker_id -> run-queue seconds at the worker's last reading (see profiler/schedstat.py)
+        self._run_queue_end: dict[int, float] = {}
+        self._worker_tls = threading.local()  # holds each worker's _WorkerEndReading
+        self._worker_pool: dict[int, int] = {}  # thread ident -> pool_id of the worker
+        # (task, submitted_at, submitter ident) of tasks a worker submitted to its own pool:
+        # the evidence of the nested-wait lint (rare: only such submits are kept).
+        self._nested: collections.deque[tuple[TaskInfo, float, int]] = collections.deque(
+            maxlen=10_000
+        )
+        self._nested_started: collections.deque[tuple[TaskInfo, float]] = collections.deque(
+            maxlen=10_000
+        )
 
     # -- attach / detach --
 
@@ -157,11 +170,21 @@ class Recorder(Sink):
     def worker_started(self, pool: PoolInfo, thread_name: str, started_at: float) -> None:
         """Runs in the new worker: bind its thread ident to a fresh worker id."""
         worker_id = next(self._worker_ids)
-        self._worker_of[_get_ident()] = worker_id
+        ident = _get_ident()
+        self._worker_of[ident] = worker_id
+        self._worker_pool[ident] = pool.pool_id
         # Cleaned once per worker: a lone surrogate or control character in a thread name would
         # otherwise break every output that prints or encodes it.
         name = labels.thread_name(thread_name)
-        self._workers.append(WorkerRecord(worker_id, pool.pool_id, name, started_at))
+        native_id = threading.get_native_id()
+        run_queue = schedstat.read_own_run_queue_seconds()
+        self._workers.append(
+            WorkerRecord(worker_id, pool.pool_id, name, started_at, native_id, run_queue)
+        )
+        if run_queue is not None:
+            self._worker_tls.end_reading = _WorkerEndReading(
+                self._run_queue_end, worker_id, native_id
+            )
 
     def pool_shutdown(
         self, pool: PoolInfo, wait: bool, cancel_futures: bool, shutdown_at: float
@@ -179,16 +202,22 @@ class Recorder(Sink):
     # -- hooks: per task (the hot path) --
 
     def task_submitted(self, task: TaskInfo, submitted_at: float) -> None:
-        """Runs in the submitting thread: remember its name, once per thread."""
+        """Runs in the submitting thread: remember its name, once per thread, and a task a
+        worker submits to its own pool (one dict lookup for every other submit)."""
         ident = _get_ident()
         if ident not in self._thread_names:
             self._thread_names[ident] = labels.thread_name(threading.current_thread().name)
+        if self._worker_pool.get(ident) == task.pool.pool_id:
+            self._nested.append((task, submitted_at, ident))
 
     def task_started(
         self, task: TaskInfo, submitted_at: float, started_at: float, submitter: int
     ) -> None:
-        """Runs in the worker: note the running task, for the stuck-task report."""
-        self._running[_get_ident()] = (task, started_at)
+        """Runs in the worker: note the running task, for the stuck-task report, and the start
+        of a task a worker submitted to its own pool (one dict lookup for the others)."""
+        self._running[_get_ident()] = (task, started_at, submitted_at)
+        if self._worker_pool.get(submitter) == task.pool.pool_id:
+            self._nested_started.append((task, submitted_at))
 
     def task_finished(
         self,
@@ -346,6 +375,9 @@ class Recorder(Sink):
         spans_raw = [raw for _seq, raw in kept]
         self._note_running(None, "end of profile", self.stuck_after, self._clock())
         thread_names = dict(self._thread_names)
+        # Thread idents are reused after a thread ends, so this is the ident's *current* worker;
+        # the model checks that the parent it finds was running on that worker at submit time.
+        worker_of = dict(self._worker_of)
         pools: dict[int, PoolInfo] = dict(self._pools)
         for pool_id, info in list(self._pool_of_totals.items()):
             pools.setdefault(pool_id, info)
@@ -367,6 +399,7 @@ class Recorder(Sink):
                     submitter=None if submitter is None else thread_names.get(submitter),
                     exception=raw[8],
                     message=raw[9],
+                    submitter_worker=None if submitter is None else worker_of.get(submitter),
                 )
             )
         shutdowns = dict(self._shutdowns)
@@ -376,15 +409,29 @@ class Recorder(Sink):
         ]
         with self._lock:
             instances = dict(self._instances)
+        workers = sorted(_copy(self._workers), key=lambda w: w.worker_id)
+        run_queue_end = dict(self._run_queue_end)
+        for worker in workers:
+            # Workers still alive: read now (the ones that exited were read at their exit).
+            if (
+                worker.native_id is not None
+                and worker.run_queue_at_start is not None
+                and worker.worker_id not in run_queue_end
+            ):
+                value = schedstat.read_run_queue_seconds(worker.native_id)
+                if value is not None and value >= worker.run_queue_at_start:
+                    run_queue_end[worker.worker_id] = value
         return Timeline(
             pools=pool_records,
-            workers=sorted(_copy(self._workers), key=lambda w: w.worker_id),
+            workers=workers,
             spans=spans,
             running=_copy(self._seen_running),
             dropped=max(0, recorded - len(spans_raw)),
             capacity=self.capacity,
             stuck_after=self.stuck_after,
             pool_instances=instances,
+            cores=schedstat.available_cores(),
+            run_queue_at_end=run_queue_end,
             totals=task_totals,
             activity=activity,
             sample_rule=self.sample_rule,
@@ -393,19 +440,35 @@ class Recorder(Sink):
     def _note_running(
         self, pool_id: int | None, seen_at: str, older_than: float, now: float
     ) -> None:
-        """Record the tasks running now (of one pool, or all) with their workers' stacks."""
+        """Record the tasks running now (of one pool, or all) with their workers' stacks.
+
+        A task younger than ``older_than`` is recorded too when it is blocked waiting for a
+        future while its pool has no idle worker and a task it submitted to that pool is still
+        queued: the nested-wait pattern (see profiler/lints.py), a deadlock in the making.
+        """
         running = list(self._running.items())
         if not running:
             return
         frames = sys._current_frames()
         names = {t.ident: t.name for t in threading.enumerate()}
-        for ident, (task, started_at) in running:
+        busy: collections.Counter[int] = collections.Counter(
+            entry[0].pool.pool_id for _, entry in running
+        )
+        queued: dict[int, list[str]] | None = None
+        for ident, (task, started_at, _submitted_at) in running:
             if pool_id is not None and task.pool.pool_id != pool_id:
                 continue
             running_for = now - started_at
-            if running_for < older_than:
-                continue
             frame = frames.get(ident)
+            blocked_in = _blocked_in(frame) if frame is not None else None
+            children: tuple[str, ...] = ()
+            pool_running = busy[task.pool.pool_id]
+            if blocked_in is not None and pool_running >= task.pool.max_workers:
+                if queued is None:
+                    queued = self._queued_children()
+                children = tuple(queued.get(ident, ()))
+            if running_for < older_than and not children:
+                continue
             stack = _task_stack(frame) if frame is not None else ""
             self._seen_running.append(
                 RunningTask(
@@ -417,8 +480,76 @@ class Recorder(Sink):
                     running_for,
                     seen_at,
                     stack,
+                    blocked_in,
+                    pool_running,
+                    children,
                 )
             )
+
+    def _queued_children(self) -> dict[int, list[str]]:
+        """Worker ident -> names of the tasks it submitted to its own pool that have not
+        started. Only computed when a blocked task is seen (rare)."""
+        started: collections.Counter[tuple[int, float]] = collections.Counter(
+            (id(task), submitted_at) for task, submitted_at in _copy(self._nested_started)
+        )
+        result: dict[int, list[str]] = {}
+        for task, submitted_at, ident in _copy(self._nested):
+            key = (id(task), submitted_at)
+            if started[key] > 0:
+                started[key] -= 1
+                continue
+            result.setdefault(ident, []).append(task.name)
+        return result
+
+
+#: Functions of ``concurrent/futures/_base.py`` that block on futures, as the lint names them.
+_WAITS = {
+    "result": "Future.result",
+    "exception": "Future.exception",
+    "wait": "wait",
+    "as_completed": "as_completed",
+}
+
+
+def _blocked_in(frame: FrameType) -> str | None:
+    """Which ``concurrent.futures`` wait the innermost frames are in (None if not waiting).
+    The innermost frames are the lock wait in threading.py; the futures frame is just above."""
+    current: FrameType | None = frame
+    for _ in range(6):
+        if current is None:
+            return None
+        filename = current.f_code.co_filename.replace("\\", "/")
+        if filename.endswith("concurrent/futures/_base.py"):
+            return _WAITS.get(current.f_code.co_name)
+        if not filename.endswith("threading.py"):
+            return None
+        current = current.f_back
+    return None
+
+
+class _WorkerEndReading:
+    """Reads a worker's run-queue time when its thread ends.
+
+    Held in a thread-local of the worker, which CPython frees in the exiting thread itself, so
+    ``/proc/thread-self`` is that worker. Must not call ``threading.current_thread()`` there
+    (it would make a dummy thread).
+    """
+
+    __slots__ = ("native_id", "readings", "worker_id")
+
+    def __init__(self, readings: dict[int, float], worker_id: int, native_id: int) -> None:
+        self.readings = readings
+        self.worker_id = worker_id
+        self.native_id = native_id
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter teardown
+            if threading.get_native_id() == self.native_id:
+                value = schedstat.read_own_run_queue_seconds()
+            else:
+                value = schedstat.read_run_queue_seconds(self.native_id)
+            if value is not None:
+                self.readings[self.worker_id] = value
 
 
 def _task_stack(frame: FrameType) -> str:

@@ -23,11 +23,10 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from tpe_insight.profiler import lints, whatif
+from tpe_insight.profiler import lints
 from tpe_insight.profiler._format import format_ms, format_seconds
+from tpe_insight.profiler.model import MODEL_STATEMENT, Estimate, PoolModel
 from tpe_insight.profiler.stats import (
-    CPU_BOUND_SHARE,
-    IO_BOUND_SHARE,
     Analysis,
     PoolStats,
     TaskStats,
@@ -439,14 +438,6 @@ def _speedup(value: float) -> str:
     return "&#8211;" if math.isnan(value) else f"&#215;{value:.2f}"
 
 
-def _inflated(verdict: str) -> str:
-    """CPU-bound run times include waiting for the GIL, so sum-of-runs overstates the serial
-    time and the speedup; say so where the number is shown."""
-    if verdict != CPU_BOUND:
-        return ""
-    return '<br><span class="warn">overstated: run times include GIL waits</span>'
-
-
 def _pct(value: float) -> str:
     return "&#8211;" if math.isnan(value) else f"{value:.0%}"
 
@@ -555,36 +546,87 @@ def _failures_table(pool: PoolStats, spans: list[Span], include_messages: bool) 
     )
 
 
-def _whatif_table(pool: PoolStats) -> str:
-    if not pool.predictions:
-        return ""
-    worst = max(p.wall_seconds for p in pool.predictions) or 1.0
+#: How the report names the model's work types, and the badge colour of each.
+_WORK_TYPES = {
+    "io": ("I/O-bound", "io"),
+    "gil": ("GIL-bound CPU", "cpu"),
+    "cpu_parallel": ("CPU in GIL-free code", "cpu"),
+    "mixed": ("mixed CPU and waiting", "mixed"),
+    "unknown": ("cannot tell", "none"),
+}
+
+
+def _claim(estimate: Estimate, ratio: bool) -> str:
+    """A model claim: its value, or "cannot tell" with the range (docs/profiler-model.md)."""
+
+    def fmt(value: float) -> str:
+        return _speedup(value) if ratio else _e(format_seconds(value))
+
+    if estimate.value is not None:
+        return fmt(estimate.value)
+    if math.isnan(estimate.low) or math.isnan(estimate.high):
+        return "cannot tell"
+    return f"cannot tell <span class=dim>({fmt(estimate.low)}&#8211;{fmt(estimate.high)})</span>"
+
+
+def _model_badge(model: PoolModel) -> str:
+    name, cls = _WORK_TYPES[model.work_type]
+    return f'<span class="badge {cls}">{_e(name)}</span>'
+
+
+def _headline_claims(analysis: Analysis) -> list[str]:
+    """The top cards: one pool's claims when one pool did the work, else "per pool" (a sum of
+    run times over pools would be the very claim the model replaces)."""
+    busy = [p for p in analysis.pools if p.run.count]
+    if len(busy) == 1 and busy[0].model is not None:
+        model = busy[0].model
+        name, cls = _WORK_TYPES[model.work_type]
+        return [
+            _card(
+                "speedup vs serial",
+                _claim(model.speedup, ratio=True),
+                f"serial {_claim(model.serial_seconds, ratio=False)} (the model)",
+            ),
+            _card(
+                "work type",
+                f'<span class="badge big {cls}">{_e(name)}</span>',
+                f"CPU share {_pct(analysis.cpu_share)} · core load "
+                + ("&#8211;" if math.isnan(analysis.core_load) else f"{analysis.core_load:.2f}"),
+            ),
+        ]
+    return [
+        _card("speedup vs serial", "per pool", "see each pool: the model's claim"),
+        _card("work type", "per pool", f"CPU share {_pct(analysis.cpu_share)} overall"),
+    ]
+
+
+def _model_whatif_table(pool: PoolStats, model: PoolModel) -> str:
+    """The model's what-if: contention- and dependency-aware, "cannot tell" with a range."""
+    worst = max((w.high for w in model.what_if if not math.isnan(w.high)), default=1.0) or 1.0
     rows = []
-    for prediction in pool.predictions:
-        speed = pool.run_total / prediction.wall_seconds if prediction.wall_seconds else math.nan
-        bar = prediction.wall_seconds / worst * 100
-        mark = ' class="recorded"' if prediction.recorded else ""
-        label = f"{prediction.workers}" + (" (recorded)" if prediction.recorded else "")
-        rows.append(
-            f"<tr{mark}><td class=num>{label}</td>"
-            f"<td class=num>{_e(format_seconds(prediction.wall_seconds))}</td>"
-            f"<td class=num>{_speedup(speed)}</td>"
-            f'<td class="bar-cell"><div class="bar" style="width:{bar:.1f}%"></div></td></tr>'
+    for row in model.what_if:
+        shown = row.predicted_wall_seconds if row.predicted_wall_seconds is not None else row.high
+        bar = shown / worst * 100 if not math.isnan(shown) else 0.0
+        mark = ' class="recorded"' if row.recorded else ""
+        label = f"{row.max_workers}" + (" (recorded)" if row.recorded else "")
+        value = (
+            _e(format_seconds(row.predicted_wall_seconds))
+            if row.predicted_wall_seconds is not None
+            else "cannot tell"
         )
-    error = ""
-    if pool.wall > 0 and not math.isnan(pool.predicted_recorded):
-        diff = (pool.predicted_recorded - pool.wall) / pool.wall
-        error = (
-            "<p class=note>Check: the simulation gives "
-            f"{_e(format_seconds(pool.predicted_recorded))}"
-            f" for the recorded max_workers={pool.record.max_workers}; the run measured "
-            f"{_e(format_seconds(pool.wall))} ({diff:+.1%}).</p>"
+        rows.append(
+            f"<tr{mark}><td class=num>{label}</td><td class=num>{value}</td>"
+            f"<td class=num>{_e(format_seconds(row.low))}&#8211;"
+            f"{_e(format_seconds(row.high))}</td>"
+            f'<td class="bar-cell"><div class="bar" style="width:{bar:.1f}%"></div></td></tr>'
         )
     return (
         '<table class="grid-table whatif"><thead><tr><th>max_workers</th><th>predicted wall</th>'
-        f"<th>speedup vs serial</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        f"{error}<p class=note>Simulated by replaying the recorded submit order and run times onto "
-        f"k workers; {_e(whatif.CAVEAT)}.</p>"
+        f"<th>range</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<p class=note>Measured {_e(format_seconds(pool.wall))} at the recorded max_workers; the "
+        f"replay there is scaled to it (calibration &#215;{model.calibration:.2f}). "
+        f"{_e(MODEL_STATEMENT)}. See docs/profiler-model.md; where it says cannot tell, "
+        "<code>tpe-insight sweep</code> measures.</p>"
     )
 
 
@@ -627,18 +669,34 @@ def _pool_section(
             + ("shut down" if record.shutdown_at is not None else "not shut down")
             + ") without a task being submitted to it, so it has no timings.</p></section>"
         )
+    model = pool.model
+    if model is not None:
+        speedup_card = _card(
+            "speedup vs serial",
+            _claim(model.speedup, ratio=True),
+            f"serial {_claim(model.serial_seconds, ratio=False)} (the model)",
+        )
+        name, cls = _WORK_TYPES[model.work_type]
+        work_card = _card(
+            "work type",
+            f'<span class="badge big {cls}">{_e(name)}</span>',
+            f"{_e(model.reason)} · CPU share {_pct(pool.cpu_share)}",
+        )
+    else:
+        speedup_card = _card(
+            "speedup vs serial",
+            "cannot tell",
+            "only a sample of the spans was kept; the model replays every span",
+        )
+        work_card = _work_type_card(pool.cpu_share, pool.verdict, pool.core_load)
     parts = [
         heading,
         '<div class="cards">',
         _card("tasks", str(pool.tasks_total), _e(counts)),
         _card("wall", _e(format_seconds(pool.wall)), "first submit → last end"),
-        _card(
-            "speedup vs serial",
-            _speedup(pool.speedup),
-            f"serial {_e(format_seconds(pool.run_total))}" + _inflated(pool.verdict),
-        ),
+        speedup_card,
         _card("utilisation", _pct(pool.utilisation), f"peak {pool.peak_busy} running"),
-        _work_type_card(pool.cpu_share, pool.verdict, pool.core_load),
+        work_card,
         _card(
             "queue", f"{pool.peak_queued}", f"peak queued · p95 wait {format_ms(pool.wait.p95)} ms"
         ),
@@ -686,8 +744,8 @@ def _pool_section(
             f"every task, and only {len(spans)} of this pool's {pool.tasks_total} kept their "
             "detail. <code>tpe-insight sweep</code> measures other max_workers instead.</p>"
         )
-    elif pool.predictions:
-        parts.append("<h3>What if max_workers were…</h3>" + _whatif_table(pool))
+    elif model is not None and model.what_if:
+        parts.append("<h3>What if max_workers were…</h3>" + _model_whatif_table(pool, model))
     parts.append("</section>")
     return "".join(parts)
 
@@ -716,16 +774,22 @@ def _pools_table(analysis: Analysis) -> str:
                 '<td class=num>0</td><td colspan=6 class="dim">no tasks ran in this pool</td></tr>'
             )
             continue
+        if pool.model is not None:
+            speedup = _claim(pool.model.speedup, ratio=True)
+            badge = _model_badge(pool.model)
+        else:
+            speedup = "cannot tell"
+            badge = _verdict_badge(pool.cpu_share, pool.verdict, pool.core_load)
         rows.append(
             f'<tr><td><a href="#pool-{r.pool_id}">{_e(r.label)}</a></td>'
             f"<td class=num>#{r.pool_id}</td>"
             f"<td class=num>{r.max_workers}</td><td class=num>{pool.tasks_total}</td>"
             f"<td class=num>{_e(format_seconds(pool.wall))}</td>"
-            f"<td class=num>{_speedup(pool.speedup)}</td>"
+            f"<td class=num>{speedup}</td>"
             f"<td class=num>{_pct(pool.utilisation)}</td>"
             f"<td class=num>{format_ms(pool.wait.p95)}</td>"
             f"<td class=num>{format_ms(pool.run.p95)}</td>"
-            f"<td>{_verdict_badge(pool.cpu_share, pool.verdict, pool.core_load)}</td></tr>"
+            f"<td>{badge}</td></tr>"
         )
     return (
         '<div class="scroll"><table class="grid-table pools-table"><thead><tr><th>pool</th>'
@@ -830,13 +894,7 @@ def render_report(
         ),
         _card("tasks", str(total), _e(outcome_text)),
         _card("wall", _e(format_seconds(analysis.wall)), "first submit → last end"),
-        _card(
-            "speedup vs serial",
-            _speedup(analysis.speedup),
-            f"sum of run times {_e(format_seconds(analysis.run_total))} ÷ wall"
-            + _inflated(analysis.verdict),
-        ),
-        _work_type_card(analysis.cpu_share, analysis.verdict, analysis.core_load),
+        *_headline_claims(analysis),
         _card(
             "per-span detail",
             f"{len(analysis.timeline.spans)}",
@@ -846,11 +904,10 @@ def render_report(
     ]
     verdict_text = (
         "CPU share is thread CPU time ÷ run time; core load is CPU time ÷ the time at least one "
-        "task ran (cores kept busy). When the tasks mostly wait (both at or below "
-        f"{IO_BOUND_SHARE:.0%}: I/O-bound) threads overlap the waits: the work a thread pool is "
-        f"for. When either reaches {CPU_BOUND_SHARE:.0%} they compute (CPU-bound): the GIL runs "
-        "one thread's Python code at a time, so threads do not make it faster, and a task's run "
-        "time includes its wait for the GIL, which hides it from the CPU share alone."
+        "task ran (cores kept busy). The work type, serial time, speedup and what-if are the "
+        "model's claims (docs/profiler-model.md): a task's run time under concurrency includes "
+        "waiting for the GIL and for a core, so the sum of run times is not the serial time. "
+        f"{MODEL_STATEMENT}."
     )
     body = [
         "<header><h1>",

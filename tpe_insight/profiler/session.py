@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from tpe_insight.patch import install, uninstall
+from tpe_insight.profiler.jsonout import write_summary_json
 from tpe_insight.profiler.recorder import Recorder
 from tpe_insight.profiler.report import write_report
 from tpe_insight.profiler.text import render_summary
@@ -41,8 +42,8 @@ class Profile:
     By default (``patch_stdlib=True``) it also applies :func:`tpe_insight.install` for the
     duration, so pools created through ``concurrent.futures.ThreadPoolExecutor`` (the stdlib
     import, and libraries that use it) are recorded too, as ``tpe-insight run`` records them;
-    :func:`tpe_insight.uninstall` is applied at :meth:`stop` (``install()`` calls nest, so an
-    ``install()`` the program made stays in effect). ``patch_stdlib=False`` records only
+    :func:`tpe_insight.uninstall` is applied at :meth:`stop` (calls nest, so an install() the
+    program made stays in effect). ``patch_stdlib=False`` records only
     ``tpe_insight.ThreadPoolExecutor`` pools.
     """
 
@@ -64,7 +65,7 @@ class Profile:
         if self._active:
             raise RuntimeError("profile already started")
         if self.patch_stdlib:
-            install()  # calls nest: our uninstall() in stop() undoes only this one
+            install()  # calls nest: the uninstall() in stop() undoes only this one
             self._patched = True
         self.recorder.attach()
         self._active = True
@@ -104,6 +105,11 @@ class Profile:
         """Write the self-contained HTML report; return the path. Exception messages are left
         out unless ``include_messages`` (classes and counts are always there)."""
         return write_report(self.timeline, Path(path), include_messages=include_messages)
+
+    def write_summary_json(self, path: str | Path) -> Path:
+        """Write ``summary.json`` (numbers and the model's claims; schema in
+        ``docs/profiler-model.md``); return the path."""
+        return write_summary_json(self.timeline, Path(path))
 
     def __enter__(self) -> Profile:
         return self.start()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from tpe_insight.profiler import whatif
 from tpe_insight.profiler.aggregate import LogHistogram, TaskTotals
+from tpe_insight.profiler.model import PoolModel, model_pool
 from tpe_insight.profiler.timeline import ALL_OUTCOMES, PoolRecord, Span, Timeline
 from tpe_insight.typing import CPU_BOUND, IO_BOUND, MIXED, NO_VERDICT
 
@@ -203,6 +204,9 @@ class PoolStats(_Shares):
     #: percentiles are still over every span, but peaks come from the activity bins and there is
     #: no replay (see :func:`predictions`).
     sampled: bool = False
+    #: The model's claims (work type, serial time, speedup, what-if): profiler/model.py; None
+    #: for a sampled pool (the model replays every span).
+    model: PoolModel | None = None
 
     @property
     def tasks_total(self) -> int:
@@ -406,6 +410,7 @@ def analyse(timeline: Timeline) -> Analysis:
                 tasks=task_stats,
                 busy=busy,
                 sampled=not complete,
+                model=model_pool(timeline, record, spans) if complete else None,
             )
         )
 

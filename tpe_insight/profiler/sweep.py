@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tpe_insight._forced import ENV_MAX_WORKERS, ENV_POOL
-from tpe_insight.profiler.stats import PoolStats, analyse, predictions
+from tpe_insight.profiler.model import model_pool
+from tpe_insight.profiler.stats import PoolStats, analyse
 from tpe_insight.profiler.timeline import Timeline
 from tpe_insight.profiler.trace import TraceError, read_trace
 
@@ -201,8 +202,9 @@ def predict_wall(
 ) -> tuple[dict[int, float | None], str]:
     """Predicted pool wall per worker count from one recorded run, and a note saying how.
 
-    The prediction is the model's (:func:`~tpe_insight.profiler.stats.predictions`) for the
-    busiest matching pool (most run time); None where the model cannot tell.
+    The prediction is the model's what-if (:mod:`tpe_insight.profiler.model`,
+    docs/profiler-model.md) for the busiest matching pool (most run time); None where the model
+    cannot tell (the note then gives the range).
     """
     chosen = [p for p in _matching(analyse(timeline).pools, pool) if p.run.count]
     if not chosen:
@@ -213,14 +215,23 @@ def predict_wall(
         for s in timeline.spans
         if s.pool_id == busiest.record.pool_id and s.started_at is not None
     ]
-    made = predictions(
-        busiest.record, spans, busiest.peak_queued, complete=not busiest.sampled, workers=workers
+    made = (
+        []
+        if busiest.sampled
+        else model_pool(timeline, busiest.record, spans, workers=list(workers)).what_if
     )
-    by_workers = {p.workers: p.wall_seconds for p in made}
+    by_workers = {w.max_workers: w.predicted_wall_seconds for w in made}
     note = (
-        f"predicted for pool {busiest.record.label!r} #{busiest.record.pool_id} from the run "
-        f"at max_workers={busiest.record.max_workers}"
+        f"predicted by the model for pool {busiest.record.label!r} #{busiest.record.pool_id} "
+        f"from the run at max_workers={busiest.record.max_workers}"
     )
+    ranges = [
+        f"{w.max_workers}: {w.low:.3g}-{w.high:.3g} s"
+        for w in made
+        if w.predicted_wall_seconds is None
+    ]
+    if ranges:
+        note += "; cannot tell (range) at " + ", ".join(ranges)
     if not made:
         note = "cannot tell: " + (
             "the recorded run kept only a sample of the pool's spans" if busiest.sampled else note

@@ -8,12 +8,13 @@ break the layout; they are cut to fit the column.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
-from tpe_insight.profiler import lints, whatif
+from tpe_insight.profiler import lints
 from tpe_insight.profiler._format import format_ms, format_seconds
+from tpe_insight.profiler.model import MODEL_STATEMENT, Estimate, PoolModel
 from tpe_insight.profiler.stats import Analysis, PoolStats, analyse
 from tpe_insight.profiler.timeline import Timeline
-from tpe_insight.typing import CPU_BOUND
 
 __all__ = ["MAX_POOLS_SHOWN", "render_summary"]
 
@@ -57,17 +58,7 @@ def render_summary(timeline: Timeline | Analysis) -> str:
         f"({_counts(analysis.counts)}), wall {format_seconds(analysis.wall)}"
     )
     if analysis.run_total > 0:
-        lines.append(
-            f"  serial time {format_seconds(analysis.run_total)} -> speedup "
-            f"{_ratio(analysis.speedup)} over running the same tasks serially; CPU share "
-            f"{_percent(analysis.cpu_share)}, core load {_cores(analysis.core_load)}: "
-            f"{analysis.verdict}"
-        )
-        if analysis.verdict == CPU_BOUND:
-            lines.append(
-                "  (CPU-bound: run times include waiting for the GIL, so the serial time and "
-                "speedup are overstated)"
-            )
+        lines.append(f"  {MODEL_STATEMENT}")
     if analysis.timeline.dropped:
         lines.append(
             f"  sampled detail: {len(analysis.timeline.spans)} of {analysis.timeline.recorded} "
@@ -99,12 +90,14 @@ def _pool_lines(pool: PoolStats) -> list[str]:
         f"{pool.workers_started} worker(s) started)",
         f"  tasks: {_counts(pool.counts)}",
     ]
-    if pool.run.count:
+    model = pool.model
+    if pool.run.count and model is not None:
+        lines.append(f"  work: {WORK_TYPES[model.work_type]} ({model.reason})")
         lines.append(
-            f"  wall {format_seconds(pool.wall)}, serial {format_seconds(pool.run_total)}, "
-            f"speedup {_ratio(pool.speedup)}, utilisation {_percent(pool.utilisation)}, "
-            f"CPU share {_percent(pool.cpu_share)}, core load {_cores(pool.core_load)} "
-            f"({pool.verdict}), peak {pool.peak_busy} "
+            f"  wall {format_seconds(pool.wall)}, serial "
+            f"{_estimate(model.serial_seconds, format_seconds)}, speedup vs serial "
+            f"{_estimate(model.speedup, _ratio)}; CPU share {_percent(pool.cpu_share)}, "
+            f"core load {_cores(pool.core_load)} of {model.cores}, peak {pool.peak_busy} "
             f"running / {pool.peak_queued} queued"
         )
         lines.append(
@@ -120,16 +113,38 @@ def _pool_lines(pool: PoolStats) -> list[str]:
                 f"  {name:{TASK_COLUMN}} {n:>6}  {wait:>17}  {run:>22}  "
                 f"{_percent(task.cpu_share):>4}"
             )
-    if pool.predictions:
-        lines.append("  what-if max_workers: " + _what_if_row(pool))
-        lines.append(f"    (simulated from the recorded spans; {whatif.CAVEAT})")
+    if model is not None and model.what_if:
+        lines.append("  what-if max_workers: " + _what_if_row(pool, model))
     return lines
 
 
-def _what_if_row(pool: PoolStats) -> str:
+#: How the summary names each work type.
+WORK_TYPES = {
+    "io": "I/O-bound",
+    "gil": "GIL-bound CPU",
+    "cpu_parallel": "CPU in GIL-free code",
+    "mixed": "mixed CPU and waiting",
+    "unknown": "cannot tell",
+}
+
+
+def _estimate(estimate: Estimate, fmt: Callable[[float], str]) -> str:
+    """``1.23 s`` or ``cannot tell (0.9 s-1.4 s)``."""
+    if estimate.value is not None:
+        return fmt(estimate.value)
+    if math.isnan(estimate.low) or math.isnan(estimate.high):
+        return "cannot tell"
+    return f"cannot tell ({fmt(estimate.low)}-{fmt(estimate.high)})"
+
+
+def _what_if_row(pool: PoolStats, model: PoolModel) -> str:
     cells = []
-    for prediction in pool.predictions:
-        mark = "*" if prediction.recorded else ""
-        cells.append(f"{prediction.workers}{mark}={format_seconds(prediction.wall_seconds)}")
-    measured = f"; measured {format_seconds(pool.wall)} at * (recorded)"
+    for row in model.what_if:
+        mark = "*" if row.recorded else ""
+        if row.predicted_wall_seconds is not None:
+            value = format_seconds(row.predicted_wall_seconds)
+        else:
+            value = f"?({format_seconds(row.low)}-{format_seconds(row.high)})"
+        cells.append(f"{row.max_workers}{mark}={value}")
+    measured = f"; measured {format_seconds(pool.wall)} at * (recorded); ? = cannot tell (range)"
     return "  ".join(cells) + measured

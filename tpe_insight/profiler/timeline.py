@@ -67,6 +67,10 @@ class WorkerRecord:
     pool_id: int
     thread_name: str
     started_at: float
+    #: The OS thread id (``threading.get_native_id``) and the seconds the thread had waited on
+    #: a run queue when it started (Linux schedstat; None elsewhere): see profiler/schedstat.py.
+    native_id: int | None = None
+    run_queue_at_start: float | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class Span:
     submitter: str | None
     exception: str | None = None
     message: str | None = None
+    #: The worker (``WorkerRecord.worker_id``) whose thread submitted the task, when a pool's
+    #: worker did (a task submitted from inside a task); None for other threads. The model
+    #: replays such a task after its parent (see profiler/model.py).
+    submitter_worker: int | None = None
 
     @property
     def queue_wait(self) -> float | None:
@@ -117,6 +125,13 @@ class RunningTask:
     running_for: float
     seen_at: str  # "shutdown" or "end of profile"
     stack: str
+    #: ``"Future.result"`` / ``"wait"`` / ``"as_completed"`` when the task's innermost frames
+    #: are blocked in ``concurrent.futures`` waiting for a future; None otherwise.
+    blocked_in: str | None = None
+    #: Tasks of the same pool running at that moment (including this one).
+    pool_running: int = 0
+    #: Tasks of the same pool submitted from this task's thread and still queued.
+    queued_children: tuple[str, ...] = ()
 
 
 @dataclass
@@ -131,6 +146,12 @@ class Timeline:
     capacity: int = DEFAULT_CAPACITY
     stuck_after: float = DEFAULT_STUCK_AFTER
     pool_instances: dict[str, int] = field(default_factory=dict)
+    #: CPU cores available to the process when the timeline was read (affinity mask).
+    cores: int | None = None
+    #: worker_id -> seconds waited on a run queue at the worker's last reading (its thread's
+    #: exit, or the end of the profile). With ``WorkerRecord.run_queue_at_start`` it gives each
+    #: worker's run-queue delay over its life; absent where the OS does not say.
+    run_queue_at_end: dict[int, float] = field(default_factory=dict)
     #: Exact totals per (pool, task) over every span recorded, including those without
     #: per-span detail. None for a timeline made by hand: the totals are then those of ``spans``.
     totals: list[TaskTotals] | None = None
@@ -187,7 +208,15 @@ class Timeline:
                 [p.pool_id, p.label, p.max_workers, p.created_at, p.shutdown_at] for p in self.pools
             ],
             "workers": [
-                [w.worker_id, w.pool_id, w.thread_name, w.started_at] for w in self.workers
+                [
+                    w.worker_id,
+                    w.pool_id,
+                    w.thread_name,
+                    w.started_at,
+                    w.native_id,
+                    w.run_queue_at_start,
+                ]
+                for w in self.workers
             ],
             "spans": [
                 [
@@ -202,6 +231,7 @@ class Timeline:
                     s.submitter,
                     s.exception,
                     s.message,
+                    s.submitter_worker,
                 ]
                 for s in self.spans
             ],
@@ -215,6 +245,9 @@ class Timeline:
                     r.running_for,
                     r.seen_at,
                     r.stack,
+                    r.blocked_in,
+                    r.pool_running,
+                    list(r.queued_children),
                 ]
                 for r in self.running
             ],
@@ -222,6 +255,8 @@ class Timeline:
             "capacity": self.capacity,
             "stuck_after": self.stuck_after,
             "pool_instances": dict(self.pool_instances),
+            "cores": self.cores,
+            "run_queue_at_end": {str(k): v for k, v in self.run_queue_at_end.items()},
             "totals": None if self.totals is None else [t.to_dict() for t in self.totals],
             "activity": None
             if self.activity is None
@@ -238,15 +273,25 @@ class Timeline:
                     PoolRecord(int(p[0]), str(p[1]), int(p[2]), p[3], p[4]) for p in data["pools"]
                 ],
                 workers=[
-                    WorkerRecord(int(w[0]), int(w[1]), str(w[2]), float(w[3]))
+                    WorkerRecord(
+                        int(w[0]),
+                        int(w[1]),
+                        str(w[2]),
+                        float(w[3]),
+                        *_optional_numbers(w[4:6], (int, float)),
+                    )
                     for w in data["workers"]
                 ],
                 spans=[Span(*s) for s in data["spans"]],
-                running=[RunningTask(*r) for r in data["running"]],
+                running=[_running_from_list(r) for r in data["running"]],
                 dropped=int(data["dropped"]),
                 capacity=int(data["capacity"]),
                 stuck_after=float(data["stuck_after"]),
                 pool_instances={str(k): int(v) for k, v in data["pool_instances"].items()},
+                cores=None if data.get("cores") is None else int(data["cores"]),
+                run_queue_at_end={
+                    int(k): float(v) for k, v in data.get("run_queue_at_end", {}).items()
+                },
                 totals=None
                 if data.get("totals") is None
                 else [TaskTotals.from_dict(t) for t in data["totals"]],
@@ -259,6 +304,32 @@ class Timeline:
             )
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed timeline: {type(exc).__name__}: {exc}") from None
+
+
+def _optional_numbers(values: list[Any], kinds: tuple[type, type]) -> list[Any]:
+    """The optional trailing worker fields (older traces lack them): int id, float seconds."""
+    result: list[Any] = []
+    for value, kind in zip(values, kinds, strict=False):
+        result.append(None if value is None else kind(value))
+    return result
+
+
+def _running_from_list(row: list[Any]) -> RunningTask:
+    """A RunningTask from its list form; the nested-wait fields are optional (older traces)."""
+    extra = row[8:]
+    return RunningTask(
+        int(row[0]),
+        str(row[1]),
+        None if row[2] is None else int(row[2]),
+        str(row[3]),
+        float(row[4]),
+        float(row[5]),
+        str(row[6]),
+        str(row[7]),
+        extra[0] if len(extra) > 0 else None,
+        int(extra[1]) if len(extra) > 1 else 0,
+        tuple(str(c) for c in extra[2]) if len(extra) > 2 else (),
+    )
 
 
 def span_tuple(span: Span) -> tuple[Any, ...]:

@@ -1,0 +1,321 @@
+"""The profiler's model on hand-made timelines: each kind of work gives the known answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from tpe_insight.profiler import model as m
+from tpe_insight.profiler.model import Dependency, TaskWork, find_dependencies, model_timeline
+from tpe_insight.profiler.timeline import PoolRecord, Span, Timeline, WorkerRecord
+
+
+def _timeline(
+    spans: list[Span],
+    *,
+    max_workers: int = 4,
+    cores: int = 2,
+    run_queue: dict[int, float] | None = None,
+) -> Timeline:
+    """One pool; one worker record per lane; ``run_queue``: worker -> run-queue seconds over
+    its life (None: the OS did not say, as off Linux)."""
+    lanes = sorted({s.worker_id for s in spans if s.worker_id is not None})
+    known = run_queue is not None
+    workers = [WorkerRecord(w, 1, f"w_{w}", 0.0, 100 + w, 0.0 if known else None) for w in lanes]
+    return Timeline(
+        pools=[PoolRecord(1, "p", max_workers, 0.0, None)],
+        workers=workers,
+        spans=spans,
+        cores=cores,
+        run_queue_at_end=dict(run_queue or {}),
+    )
+
+
+def _lanes(
+    n: int, *, lanes: int, run: float, cpu: float, submit_all_at: float | None = 0.0
+) -> list[Span]:
+    """``n`` tasks back to back on ``lanes`` workers, all submitted at ``submit_all_at``."""
+    spans = []
+    for i in range(n):
+        lane, slot = i % lanes, i // lanes
+        start = slot * run
+        submitted = start if submit_all_at is None else submit_all_at
+        spans.append(
+            Span(1, "t", "success", submitted, start, start + run, cpu, lane + 1, "MainThread")
+        )
+    return spans
+
+
+def _what_if(model: m.PoolModel) -> dict[int, m.WhatIf]:
+    return {w.max_workers: w for w in model.what_if}
+
+
+def test_io_work_is_io_and_scales_up_to_what_was_seen() -> None:
+    """Tasks that sleep: serial = Σ run, speedup = workers; more workers than ever ran at
+    once is "cannot tell", with a range from the model's answer to no gain."""
+    spans = _lanes(8, lanes=4, run=0.1, cpu=0.001)
+    (model,) = model_timeline(_timeline(spans, run_queue={1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0}))
+    assert model.work_type == "io"
+    assert model.serial_seconds.value == pytest.approx(0.8)
+    assert model.speedup.value == pytest.approx(4.0)
+    what_if = _what_if(model)
+    assert what_if[1].predicted_wall_seconds == pytest.approx(0.8)
+    assert what_if[2].predicted_wall_seconds == pytest.approx(0.4)
+    assert what_if[4].recorded and what_if[4].predicted_wall_seconds == pytest.approx(0.2)
+    assert what_if[8].predicted_wall_seconds is None
+    # Low end: 8 at once, each 0.1 s less the 0.003 s its neighbours' CPU could explain.
+    assert (what_if[8].low, what_if[8].high) == pytest.approx((0.097, 0.2))
+
+
+def test_gil_bound_work_serial_is_its_cpu_and_threads_do_not_help() -> None:
+    """Four tasks at a time, each 25% on CPU, the pool at exactly one core, nobody queued for
+    a core: the sleep is GIL wait. Serial = Σ CPU, speedup x1, every what-if the same."""
+    spans = _lanes(8, lanes=4, run=0.4, cpu=0.1)
+    (model,) = model_timeline(_timeline(spans, run_queue={1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0}))
+    assert model.work_type == "gil"
+    assert model.concurrent_cpu_rate == pytest.approx(1.0)
+    assert model.serial_seconds.value == pytest.approx(0.8)
+    assert model.speedup.value == pytest.approx(1.0)
+    for k in (1, 2, 8):
+        assert _what_if(model)[k].predicted_wall_seconds == pytest.approx(0.8)
+
+
+def test_gil_free_cpu_scales_to_the_cores_and_no_further() -> None:
+    """Four workers on two cores, each task half on a core, half queued for one (schedstat):
+    GIL-free CPU. Serial = Σ CPU; 1 worker takes it all, 2 use both cores, 8 gain nothing."""
+    spans = _lanes(8, lanes=4, run=0.2, cpu=0.1)
+    queue = {w: 0.2 for w in (1, 2, 3, 4)}  # 0.1 s per task, two tasks per worker
+    (model,) = model_timeline(_timeline(spans, run_queue=queue))
+    assert model.work_type == "cpu_parallel"
+    assert model.run_queue_seconds == pytest.approx(0.8)
+    assert model.serial_seconds.value == pytest.approx(0.8)
+    assert model.speedup.value == pytest.approx(2.0)
+    what_if = _what_if(model)
+    assert what_if[1].predicted_wall_seconds == pytest.approx(0.8)
+    assert what_if[2].predicted_wall_seconds == pytest.approx(0.4)
+    assert what_if[8].predicted_wall_seconds == pytest.approx(0.4)
+
+
+def test_gil_free_cpu_without_schedstat_reads_saturated_cores() -> None:
+    """Off Linux there is no run-queue reading: two cores kept busy by four tasks is GIL-free
+    CPU saturating the cores, and the waiting it explains is core wait, not I/O."""
+    spans = _lanes(8, lanes=4, run=0.2, cpu=0.1)
+    (model,) = model_timeline(_timeline(spans, run_queue=None))
+    assert model.run_queue_seconds is None
+    assert model.work_type == "cpu_parallel"
+    assert model.serial_seconds.value == pytest.approx(0.8)
+
+
+def test_a_loaded_machine_does_not_turn_cpu_work_into_io() -> None:
+    """Another process takes cores: each task gets 0.1 s of CPU in 0.25 s, queued for a core
+    the rest. Without the run queue that would look like 60% waiting; with it, it is CPU work
+    whose serial time is its CPU, run on a machine where a lone thread also competes."""
+    spans = _lanes(8, lanes=4, run=0.25, cpu=0.1)
+    queue = {w: 0.3 for w in (1, 2, 3, 4)}
+    (model,) = model_timeline(_timeline(spans, run_queue=queue))
+    assert model.work_type == "cpu_parallel"
+    assert model.serial_seconds.value == pytest.approx(0.8)
+    # 4 runnable threads got 1.6 cores of 2: the process's share of the loaded machine.
+    assert model.concurrent_cpu_rate == pytest.approx(1.6)
+    assert model.effective_cores == pytest.approx(1.6)
+    # A serial run here gets one core of that share: 0.8 s, against 0.5 s measured.
+    assert model.speedup.value == pytest.approx(0.8 / 0.5)
+    what_if = _what_if(model)
+    assert what_if[1].predicted_wall_seconds == pytest.approx(0.8)
+    assert what_if[2].predicted_wall_seconds == pytest.approx(0.5)
+    assert what_if[8].predicted_wall_seconds == pytest.approx(0.5)
+
+
+def test_one_task_at_a_time_cannot_tell_what_more_workers_would_do_to_cpu_work() -> None:
+    """One worker, all CPU: the serial time is exact, but whether the code holds the GIL was
+    never tested, so the kind is unknown and two workers are a range, not a number."""
+    spans = _lanes(4, lanes=1, run=0.1, cpu=0.1)
+    (model,) = model_timeline(_timeline(spans, max_workers=1, run_queue={1: 0.0}))
+    assert model.work_type == "unknown"
+    assert model.serial_seconds.value == pytest.approx(0.4)
+    two = _what_if(model)[2]
+    assert two.predicted_wall_seconds is None
+    assert (two.low, two.high) == pytest.approx((0.2, 0.4))
+
+
+def test_too_little_run_time_makes_no_claim() -> None:
+    """Ten microsecond tasks: every claim is null, with its range."""
+    spans = _lanes(10, lanes=2, run=10e-6, cpu=10e-6)
+    (model,) = model_timeline(_timeline(spans, run_queue={1: 0.0, 2: 0.0}))
+    assert model.work_type == "unknown"
+    assert model.serial_seconds.value is None
+    assert model.speedup.value is None
+    assert all(w.predicted_wall_seconds is None for w in model.what_if)
+
+
+def test_a_pool_that_ran_nothing_makes_no_claim() -> None:
+    """No spans: unknown, no what-if."""
+    (model,) = model_timeline(_timeline([], run_queue={}))
+    assert model.work_type == "unknown"
+    assert model.serial_seconds.value is None
+    assert model.what_if == []
+
+
+# -- dependencies --------------------------------------------------------------------------------
+
+
+def _span(
+    task: str,
+    submitted: float,
+    started: float,
+    ended: float,
+    worker: int,
+    *,
+    submitter_worker: int | None = None,
+    cpu: float = 0.0,
+) -> Span:
+    submitter = "MainThread" if submitter_worker is None else f"w_{submitter_worker}"
+    return Span(
+        1,
+        task,
+        "success",
+        submitted,
+        started,
+        ended,
+        cpu,
+        worker,
+        submitter,
+        submitter_worker=submitter_worker,
+    )
+
+
+def test_find_dependencies_sees_tasks_submitted_from_tasks() -> None:
+    """A child submitted from a worker while its parent ran there is ``nested`` at the share
+    of the parent's run that had passed."""
+    spans = [
+        _span("parent", 0.0, 0.0, 0.2, 1),
+        _span("child", 0.05, 0.05, 0.15, 2, submitter_worker=1),
+    ]
+    assert find_dependencies(spans, 4) == [Dependency(1, 0, "nested", pytest.approx(0.25))]
+
+
+def test_find_dependencies_sees_phases_submitted_after_completions() -> None:
+    """Phases like asyncio.gather(to_thread...): each submitted right after the previous
+    phase's last task ended, with workers idle: ``after`` that task. An open-loop producer
+    whose submits only sometimes follow a completion is left alone."""
+    phases = []
+    for phase in range(3):
+        start = phase * 0.101
+        for lane in range(2):
+            submitted = 0.0 if phase == 0 else start
+            phases.append(_span(f"p{phase}", submitted, start, start + 0.1, lane + 1))
+    deps = find_dependencies(phases, 4)
+    assert {(d.child, d.kind) for d in deps} == {
+        (2, "after"),
+        (3, "after"),
+        (4, "after"),
+        (5, "after"),
+    }
+    assert all(d.offset == pytest.approx(0.001) for d in deps)
+
+    open_loop = [_span("t", i * 0.037, i * 0.037, i * 0.037 + 0.1, i % 3 + 1) for i in range(10)]
+    assert find_dependencies(open_loop, 4) == []
+
+
+def test_find_dependencies_ignores_submits_while_the_pool_is_full() -> None:
+    """A submitter held back by the GIL lands right after completions too, but while the pool
+    is full and tasks are queued: that is not waiting for results."""
+    spans = []
+    for i in range(12):
+        lane, slot = i % 2, i // 2
+        start = slot * 0.1
+        submitted = max(0.0, start - 0.1 + 0.001) if slot else 0.0
+        spans.append(_span("t", submitted, start, start + 0.1, lane + 1))
+    assert find_dependencies(spans, 2) == []
+
+
+def test_simulate_replays_children_after_their_parents() -> None:
+    """A chain a -> b -> c (each submitted right after the previous ended) takes 0.3 s on any
+    number of workers; replayed at recorded submit times it would look parallel."""
+    work = [TaskWork(0.0, 0.0, 0.1), TaskWork(0.0, 0.0, 0.1), TaskWork(0.0, 0.0, 0.1)]
+    chain = [Dependency(1, 0, "after", 0.0), Dependency(2, 1, "after", 0.0)]
+    assert m.simulate(work, chain, 4, cores=2, gil_share=0.0) == pytest.approx(0.3)
+    assert m.simulate(work, [], 4, cores=2, gil_share=0.0) == pytest.approx(0.1)
+    nested = [Dependency(1, 0, "nested", 0.5)]
+    assert m.simulate(work[:2], nested, 2, cores=2, gil_share=0.0) == pytest.approx(0.15)
+
+
+def test_simulate_caps_cpu_at_the_gil_and_at_the_cores() -> None:
+    """Four 0.1 s CPU tasks: GIL-bound they take 0.4 s whatever the workers; GIL-free they use
+    the two cores; with one competitor on the cores, four threads get 2 x 4 / 5 of them."""
+    work = [TaskWork(0.0, 0.1, 0.0)] * 4
+    assert m.simulate(work, [], 4, cores=2, gil_share=1.0) == pytest.approx(0.4)
+    assert m.simulate(work, [], 4, cores=2, gil_share=0.0) == pytest.approx(0.2)
+    assert m.simulate(work, [], 4, cores=2, gil_share=0.0, competing=1.0) == pytest.approx(
+        0.4 / 1.6
+    )
+    io = [TaskWork(0.0, 0.0, 0.1)] * 4
+    assert m.simulate(io, [], 4, cores=1, gil_share=1.0) == pytest.approx(0.1)
+
+
+def test_dependent_phases_what_if_low_bound_is_dependency_aware() -> None:
+    """Four phases of 8 sleeps on 4 workers, each phase submitted right after the last ended.
+    With 8 workers each phase takes one sleep: the range's low end is 4 x 0.1 s (+ the gaps),
+    not the open-loop replay's answer (phases at their recorded times: 0.7 s)."""
+    spans = []
+    gap = 0.001
+    for phase in range(4):
+        phase_start = phase * (0.2 + gap)
+        for i in range(8):
+            lane, slot = i % 4, i // 4
+            start = phase_start + slot * 0.1
+            spans.append(_span(f"p{phase}", phase_start, start, start + 0.1, lane + 1))
+    (model,) = model_timeline(_timeline(spans, run_queue={w: 0.0 for w in (1, 2, 3, 4)}))
+    assert model.dependencies == 24
+    assert model.work_type == "io"
+    eight = _what_if(model)[8]
+    assert eight.predicted_wall_seconds is None
+    assert eight.low == pytest.approx(4 * 0.1 + 3 * gap)
+    assert _what_if(model)[2].predicted_wall_seconds == pytest.approx(4 * 0.4 + 3 * gap)
+
+
+def test_worked_example_of_the_docs() -> None:
+    """docs/profiler-model.md, "A worked example": the numbers printed there."""
+    spans = _lanes(8, lanes=4, run=0.4, cpu=0.1)
+    (model,) = model_timeline(_timeline(spans, run_queue={1: 0.02, 2: 0.02, 3: 0.02, 4: 0.02}))
+    assert model.run_seconds == pytest.approx(3.2)
+    assert model.cpu_seconds == pytest.approx(0.8)
+    assert model.run_queue_seconds == pytest.approx(0.08)
+    assert model.sleep_seconds == pytest.approx(2.32)
+    assert model.concurrent_cpu_rate == pytest.approx(1.0)
+    assert model.work_type == "gil"
+    assert model.serial_seconds.value == pytest.approx(0.8)
+    assert (model.serial_seconds.low, model.serial_seconds.high) == pytest.approx((0.8, 1.032))
+    assert model.speedup.value == pytest.approx(1.0)
+    assert [(w.max_workers, w.predicted_wall_seconds) for w in model.what_if] == [
+        (1, pytest.approx(0.8)),
+        (2, pytest.approx(0.8)),
+        (4, pytest.approx(0.8)),
+        (8, pytest.approx(0.8)),
+    ]
+
+
+def test_a_burst_of_submits_into_a_full_pool_follows_its_head() -> None:
+    """asyncio.gather of 8 to_thread calls on 4 workers: the burst's first submit finds the
+    pool idle right after the last phase ended; the other seven land in a full pool but belong
+    to the same burst, so the whole phase replays after the previous one."""
+    spans = []
+    for phase in range(3):
+        phase_start = phase * 0.201
+        for i in range(8):
+            lane, slot = i % 4, i // 4
+            submitted = 0.0 if phase == 0 else phase_start + i * 1e-4
+            start = max(submitted, phase_start + slot * 0.1)
+            spans.append(_span(f"p{phase}", submitted, start, start + 0.1, lane + 1))
+    deps = find_dependencies(spans, 4)
+    assert sorted(d.child for d in deps) == list(range(8, 24))
+    assert all(d.kind == "after" for d in deps)
+
+
+def test_a_long_recording_is_replayed_in_groups_with_the_same_answer() -> None:
+    """10,000 I/O tasks (more than MAX_REPLAY_TASKS) on 4 workers: grouped replay still says
+    1 worker takes 4x as long and 2 workers twice as long."""
+    spans = _lanes(10_000, lanes=4, run=0.01, cpu=0.0001)
+    (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.0)))
+    what_if = _what_if(model)
+    assert what_if[1].predicted_wall_seconds == pytest.approx(100.0, rel=0.01)
+    assert what_if[2].predicted_wall_seconds == pytest.approx(50.0, rel=0.01)
