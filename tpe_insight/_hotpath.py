@@ -32,7 +32,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
-from types import CodeType, FunctionType, MethodType
+from types import BuiltinMethodType, CodeType, FunctionType, MethodType
 from typing import Any, TypeVar
 
 from tpe_insight import _callbacks, _fork, labels
@@ -182,6 +182,11 @@ class TaskLabels:
                         self._by_label[label] = task
                 if code is not None and len(self._by_code) < TASK_CACHE_LIMIT:
                     self._by_code[id(code)] = (code, task)
+        if type(fn) is BuiltinMethodType:
+            # A ``Context.run`` (or another C bound method) is labelled by its first argument,
+            # which the next submit of the same bound object may change: never the fast path.
+            self._last = (_dead_ref, None)
+            return task
         try:
             self._last = (weakref.ref(fn), task)
         except TypeError:  # not weakly referenceable: no fast path for it
