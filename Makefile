@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-dev
 
 # demo-postgres: on DSN=postgresql://... if given, else on a throwaway local server (initdb in a
 # temp dir, 127.0.0.1, a free port; stopped and removed at the end, on Ctrl-C and on failure too).
-.PHONY: demo demo-postgres bench-postgres test test-loaded lint typecheck unit matrix bench bench-memory bench-profiler bench-truth soak clean
+.PHONY: demo demo-postgres bench-postgres test test-loaded lint typecheck typing-api cpython-suite unit matrix bench bench-memory bench-profiler bench-truth soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,13 +31,28 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 	$(PY) -m mypy --strict --python-version 3.11 scripts
 
+# Ordinary user code must type-check under --strict, and a wrong argument to submit() must not.
+typing-api: $(STAMP)
+	$(PY) -m mypy --strict tests/typing/api.py
+	@out=$$($(PY) -m mypy --strict tests/typing/rejected.py 2>&1); \
+	if echo "$$out" | grep -q 'Argument 2 to "submit".*incompatible type "str"; expected "bytes"'; \
+	then echo "tests/typing/rejected.py: the wrong argument to submit() is rejected, as it must be"; \
+	else echo "error: mypy did not reject tests/typing/rejected.py as expected:"; echo "$$out"; exit 1; fi
+
+# CPython's own thread-pool tests against our class and the stdlib's, on every pyenv Python that
+# ships the test package (scripts/cpython_suite.py says which ran). Uses the .venv-3.X that the
+# matrix made, so it runs after it.
+cpython-suite: $(STAMP)
+	$(PY) scripts/cpython_suite.py
+
 unit: $(STAMP)
 	$(PY) -m pytest -q
 
 # The whole suite: lint, types, the tests on .venv's Python, then the same tests on every other
 # CPython 3.10-3.13 that pyenv has (scripts/test-matrix.sh says which ran).
-test: lint typecheck
+test: lint typecheck typing-api
 	bash scripts/test-matrix.sh
+	$(MAKE) cpython-suite
 
 # The suite on .venv's Python while one CPU-hog process per core keeps the machine busy: no test
 # may depend on an idle machine (timed comparisons live in benchmarks/). Narrow it with ARGS.

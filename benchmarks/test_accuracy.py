@@ -18,9 +18,8 @@ from benchmarks.conftest import RunWorkload
 from benchmarks.harness import Record, record, rounds, smoke
 from tpe_insight import ThreadPoolExecutor, named
 from tpe_insight.labels import task_label
-from tpe_insight.profiler import whatif
+from tpe_insight.profiler.model import WhatIf, model_pool
 from tpe_insight.profiler.recorder import Recorder
-from tpe_insight.profiler.stats import analyse
 from tpe_insight.profiler.timeline import Timeline
 
 # Sleep lengths (seconds): varied, so the packing onto workers matters; 40 tasks, 1.2 s in all.
@@ -38,18 +37,28 @@ def _recorded_run(workers: int, sleeps: list[float]) -> tuple[Timeline, float]:
     return recorder.snapshot(), wall
 
 
+def _error(row: WhatIf, measured: float) -> float:
+    """Relative error of a what-if row: of its value, or for "cannot tell" the distance from
+    its range (0 inside it)."""
+    if row.predicted_wall_seconds is not None:
+        return abs(row.predicted_wall_seconds - measured) / measured
+    outside = max(row.low - measured, measured - row.high, 0.0)
+    return outside / measured
+
+
 def _whatif_errors(sleeps: list[float]) -> dict[str, float]:
-    """Relative errors of the replay (recorded max_workers) and of predictions for 2 and 8."""
+    """Relative errors of the model's replay (recorded max_workers, before its calibration to
+    the recorded wall) and of its what-if for 2 and 8 workers."""
     timeline, wall = _recorded_run(4, sleeps)
-    (pool,) = analyse(timeline).pools
-    (predicted_8,) = whatif.predict(timeline.spans, 4, [8])
-    (predicted_2,) = whatif.predict(timeline.spans, 4, [2])
+    model = model_pool(timeline, timeline.pools[0], workers=[2, 4, 8])
+    by_workers = {row.max_workers: row for row in model.what_if}
+    replayed = model.wall_seconds / model.calibration
     measured_8 = _recorded_run(8, sleeps)[1]
     measured_2 = _recorded_run(2, sleeps)[1]
     return {
-        "replay_4": abs(pool.predicted_recorded - wall) / wall,
-        "predict_8": abs(predicted_8.wall_seconds - measured_8) / measured_8,
-        "predict_2": abs(predicted_2.wall_seconds - measured_2) / measured_2,
+        "replay_4": abs(replayed - wall) / wall,
+        "predict_8": _error(by_workers[8], measured_8),
+        "predict_2": _error(by_workers[2], measured_2),
     }
 
 

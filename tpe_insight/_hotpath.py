@@ -32,6 +32,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
+from types import BuiltinMethodType, CodeType, FunctionType, MethodType
 from typing import Any, TypeVar
 
 from tpe_insight import _callbacks, _fork, labels
@@ -121,6 +122,19 @@ class Task:
         self.on_done: Callable[[Future[Any]], None] = functools.partial(task_done, self)
 
 
+def _code_of(fn: object) -> CodeType | None:
+    """The code object of a plain function or bound method, the task-label cache key; ``None``
+    for anything else. Reads only the exact built-in types: ``getattr(fn, "__code__")`` would
+    run a user ``__getattr__``, which may raise (the attribute-bag pattern) or recurse."""
+    kind = type(fn)
+    if kind is MethodType:
+        fn = fn.__func__  # type: ignore[attr-defined]
+        kind = type(fn)
+    if kind is FunctionType:
+        return fn.__code__  # type: ignore[attr-defined,no-any-return]
+    return None
+
+
 class TaskLabels:
     """The per-pool cache from callable to :class:`Task`: what ``submit`` asks first.
 
@@ -141,7 +155,7 @@ class TaskLabels:
         self._last: tuple[Callable[[], object], Task | None] = (_dead_ref, None)
         self._single: Task | None = None if by_callable else self._new(labels.ALL_TASKS)
 
-    def task_for(self, fn: Callable[..., Any]) -> Task:
+    def task_for(self, fn: Callable[..., Any], args: tuple[Any, ...] = ()) -> Task:
         """The Task for ``fn``'s label (one per label and pool)."""
         if self._single is not None:
             return self._single
@@ -152,14 +166,14 @@ class TaskLabels:
         # equal by content (not by file or module), so ``def handler(): ...`` at the same line
         # of two modules would share one entry and one module's label. The entry keeps the code
         # object alive (not the function), so its id cannot be reused while cached.
-        code = getattr(fn, "__code__", None)
+        code = _code_of(fn)
         task: Task | None = None
         if code is not None:
             entry = self._by_code.get(id(code))
             if entry is not None and entry[0] is code:
                 task = entry[1]
         if task is None:
-            label = labels.task_label(fn)
+            label = labels.task_label(fn, args)
             with self._lock:
                 task = self._by_label.get(label)
                 if task is None:
@@ -168,6 +182,11 @@ class TaskLabels:
                         self._by_label[label] = task
                 if code is not None and len(self._by_code) < TASK_CACHE_LIMIT:
                     self._by_code[id(code)] = (code, task)
+        if type(fn) is BuiltinMethodType:
+            # A ``Context.run`` (or another C bound method) is labelled by its first argument,
+            # which the next submit of the same bound object may change: never the fast path.
+            self._last = (_dead_ref, None)
+            return task
         try:
             self._last = (weakref.ref(fn), task)
         except TypeError:  # not weakly referenceable: no fast path for it
@@ -332,6 +351,10 @@ def run_task(
         return fn(*args, **kwargs)
     except BaseException as raised:
         exc = raised
+        # The traceback the future keeps holds this frame: drop the callable and arguments
+        # from it, as the stdlib's _WorkItem.run drops itself (bpo-16284), so a failed future
+        # keeps them no longer than the stdlib does.
+        fn = args = kwargs = None  # type: ignore[assignment]
         raise
     finally:
         ended_at = pool.clock()
@@ -387,7 +410,11 @@ def run_task_in_context(
     **kwargs: Any,
 ) -> T:
     """Like :func:`run_task`, inside the submitter's ``contextvars`` context."""
-    result: T = run_task(task, submitted_at, submitter, context.run, fn, *args, **kwargs)
+    try:
+        result: T = run_task(task, submitted_at, submitter, context.run, fn, *args, **kwargs)
+    except BaseException:
+        fn = args = kwargs = context = None  # type: ignore[assignment]  # see run_task
+        raise
     return result
 
 

@@ -27,6 +27,7 @@ class Options:
         registry: object,
         sinks: object,
         logs: object,
+        logger: object = None,
         log_tasks: object,
         log_exception_details: object,
         propagate_context: object,
@@ -61,9 +62,10 @@ class Options:
         self.clock: Callable[[], float] = _clock("clock", clock, time.perf_counter)
         self.cpu_clock: Callable[[], float] = _clock("cpu_clock", cpu_clock, time.thread_time)
         self.log_sink: StructlogSink | None = None
-        if should_log(logs):
+        # A logger given explicitly is a request for logs (unless logs=False says otherwise).
+        if should_log(logs) or (logs is None and logger is not None):
             self.log_sink = StructlogSink(
-                logger=None,
+                logger=logger,
                 log_tasks=self.log_tasks,
                 exception_details=self.log_exception_details,
             )

@@ -29,37 +29,52 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
+from structlog.typing import BindableLogger
 
 from tpe_insight import _fanout, _forced, _hotpath, labels
-from tpe_insight._fanout import Hooks, dispatch
-from tpe_insight._hotpath import Pool, TaskLabels, WorkerInit, run_task, run_task_in_context
+from tpe_insight._fanout import Hooks, dispatch, report_failure
+from tpe_insight._hotpath import (
+    Pool,
+    Task,
+    TaskLabels,
+    WorkerInit,
+    run_task,
+    run_task_in_context,
+)
 from tpe_insight._options import Options
 from tpe_insight.events import PoolInfo
 from tpe_insight.labels import MAX_EXCEPTION_LABELS, MAX_TASK_LABELS
 from tpe_insight.metrics.collector import collector_for
 from tpe_insight.metrics.multiprocess import ENV_VAR as MULTIPROC_ENV_VAR
-from tpe_insight.metrics.multiprocess import MultiprocessSink
-from tpe_insight.metrics.shards import PoolSeries
+from tpe_insight.metrics.multiprocess import MultiprocessSink, directory_usable
+from tpe_insight.metrics.shards import PoolSeries, Shard
 from tpe_insight.typing import Clock, CpuTime, RejectReason
 
 __all__ = ["StdlibThreadPoolExecutor", "ThreadPoolExecutor"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _log = logging.getLogger("tpe_insight")
 
-#: The class we extend, captured at import time so that ``install()`` (which replaces the name in
+#: The class we extend (``install()`` instruments this very class in place; see patch.py).
+#: (Captured at import time: ``install()`` once replaced the name in
 #: ``concurrent.futures``) can never make us inherit from ourselves.
 StdlibThreadPoolExecutor = _stdlib_thread.ThreadPoolExecutor
 
 _CPU_MODES = {"off": _hotpath.CPU_OFF, "fast": _hotpath.CPU_FAST, "exact": _hotpath.CPU_EXACT}
 
 _get_ident = threading.get_ident
-# Called directly rather than through super(): a super object per submit is one more allocation.
+# The stdlib's own functions, called directly rather than through super(): a super object per
+# submit is one more allocation, and install() instruments the stdlib class in place by running
+# these methods on plain stdlib instances, where super(ThreadPoolExecutor, self) would fail.
+_stdlib_init = StdlibThreadPoolExecutor.__init__
 _stdlib_submit = StdlibThreadPoolExecutor.submit
+_stdlib_shutdown = StdlibThreadPoolExecutor.shutdown
+_STDLIB_SUBMIT_CODE = getattr(_stdlib_submit, "__code__", None)
 
 
 class _State:
@@ -98,7 +113,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         only when structlog has been configured by the program, so a drop-in never starts
         printing on its own.
     logger
-        The structlog logger to use (default ``structlog.get_logger("tpe_insight")``).
+        The structlog logger to use (default ``structlog.get_logger("tpe_insight")``); giving
+        one turns the logs on unless ``logs=False``.
     log_tasks
         Also log a debug event per task (submitted / started / finished). Off by default.
     log_exception_details
@@ -137,7 +153,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         metrics: bool = True,
         sinks: Iterable[object] = (),
         logs: bool | None = None,
-        logger: Any = None,
+        logger: BindableLogger | None = None,
         log_tasks: bool = False,
         log_exception_details: bool = False,
         propagate_context: bool = False,
@@ -153,14 +169,17 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         # wrapper is always callable, so a bad user initializer is re-validated by the stdlib
         # class itself: the exception (type, message, precedence) is exactly the stdlib's.
         if initializer is not None and not callable(initializer):
-            StdlibThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)
-        label = self._pool_label(name, thread_name_prefix)
+            # On a bare instance: constructing the class would recurse while install() is on.
+            probe = object.__new__(StdlibThreadPoolExecutor)
+            _stdlib_init(probe, max_workers, thread_name_prefix, initializer, initargs)
+        label = ThreadPoolExecutor._pool_label(name, thread_name_prefix)
         max_workers = _forced.max_workers_for(label, max_workers)  # tpe-insight sweep
         options = Options(
             metrics=metrics,
             registry=registry,
             sinks=sinks,
             logs=logs,
+            logger=logger,
             log_tasks=log_tasks,
             log_exception_details=log_exception_details,
             propagate_context=propagate_context,
@@ -177,8 +196,8 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         # The stdlib may still reject the arguments (max_workers=0): nothing is registered
         # before it has accepted them, so a rejected constructor leaves no series behind.
         # No worker starts before the first submit, so the wiring is completed just below.
-        super().__init__(
-            max_workers, thread_name_prefix, WorkerInit(pool, initializer, initargs), ()
+        _stdlib_init(
+            self, max_workers, thread_name_prefix, WorkerInit(pool, initializer, initargs), ()
         )
         series, mp_sink = _metrics_backend(options, label)
         if series is not None:
@@ -224,11 +243,27 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
             frame = frame.f_back
         return labels.call_site_label(frame)
 
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+    # The methods below are called as ``ThreadPoolExecutor.method(self, ...)``, never through
+    # ``self``: install() runs them on plain stdlib instances (and on instances of classes that
+    # subclassed the stdlib class), which do not have them.
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         """Schedule ``fn(*args, **kwargs)``; as the stdlib, plus the lifecycle records."""
         state = self._tpe
-        task = state.tasks.task_for(fn)
+        task = state.tasks.task_for(fn, args)
         submitted_at = task.pool.clock()
+        # The books must stay exact whatever line a KeyboardInterrupt lands on (see
+        # _submit_failed): ``future`` and ``before`` tell the handler how far we got.
+        future: Future[T] | None = None
+        series = task.series
+        shard = None
+        before = 0
+        if series is not None:
+            try:
+                shard = series.local.shard
+            except AttributeError:
+                shard = series.new_shard()
+            before = shard.submitted
         try:
             if state.options.propagate_context:
                 future = _stdlib_submit(
@@ -246,24 +281,53 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                 future = _stdlib_submit(
                     self, run_task, task, submitted_at, _get_ident(), fn, *args, **kwargs
                 )
-        except BrokenThreadPool as exc:  # a RuntimeError too: test it first
-            self._rejected("broken", exc)
+            if shard is not None:
+                shard.submitted = before + 1
+            future.add_done_callback(task.on_done)
+        except BaseException as exc:
+            ThreadPoolExecutor._submit_failed(self, task, exc, future, shard, before)
             raise
-        except RuntimeError as exc:
-            self._rejected("shutdown", exc)
-            raise
-        series = task.series
-        if series is not None:
-            try:
-                shard = series.local.shard
-            except AttributeError:
-                shard = series.new_shard()
-            shard.submitted += 1
-        future.add_done_callback(task.on_done)
         hooks = state.pool.hooks.task_submitted
         if hooks:
             dispatch(state.pool.series, hooks, task.info, submitted_at)
         return future
+
+    def _submit_failed(
+        self,
+        task: Task,
+        exc: BaseException,
+        future: Future[Any] | None,
+        shard: Shard | None,
+        before: int,
+    ) -> None:
+        """Keep the books exact when ``submit`` raised: refused by the stdlib (shut down,
+        broken), or interrupted anywhere (``KeyboardInterrupt`` from a signal handler).
+
+        The question is whether the work item reached the queue. If the stdlib returned, it
+        did. If not, its future, when it was already made, is in the stdlib frame of the
+        traceback; with no future, nothing was queued. A future made but perhaps not queued
+        gets our done-callback (it counts a run, a cancel or a broken pool as usual) and a
+        finalizer: a future collected without ever finishing was never queued, and counts as
+        cancelled, the one outcome of a task that will never run.
+        """
+        certain = future is not None
+        if future is None:
+            future = _future_in_traceback(exc)
+        if future is None:  # nothing was queued
+            if isinstance(exc, BrokenThreadPool):  # a RuntimeError too: test it first
+                ThreadPoolExecutor._rejected(self, "broken", exc)
+            elif isinstance(exc, RuntimeError):
+                ThreadPoolExecutor._rejected(self, "shutdown", exc)
+            return
+        if shard is not None and shard.submitted == before:
+            shard.submitted = before + 1
+        waiting = getattr(future, "_done_callbacks", None)
+        if not isinstance(waiting, list) or task.on_done not in waiting:
+            future.add_done_callback(task.on_done)  # runs at once if the future is done
+        if not certain and not future.done():
+            withdrawn = weakref.finalize(future, _never_queued, task)
+            withdrawn.atexit = False
+            future.add_done_callback(lambda _: withdrawn.detach())
 
     def _rejected(self, reason: RejectReason, exc: BaseException) -> None:
         pool = self._tpe.pool
@@ -275,7 +339,7 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """As the stdlib; the first call also closes the pool's gauges and logs a summary."""
         try:
-            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+            _stdlib_shutdown(self, wait=wait, cancel_futures=cancel_futures)
         finally:
             state = getattr(self, "_tpe", None)  # None: the constructor raised
             if state is not None:
@@ -284,7 +348,10 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
                     state.is_shut_down = True
                 if first:
                     if state.close is not None:
-                        state.close()
+                        try:
+                            state.close()
+                        except Exception as exc:  # shutdown() must never fail because of us
+                            report_failure(state.pool.series, state.close, exc)
                     pool = state.pool
                     if pool.hooks.pool_shutdown:
                         dispatch(
@@ -309,6 +376,34 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         return self._tpe.pool.info
 
 
+def _future_in_traceback(exc: BaseException) -> Future[Any] | None:
+    """The future the stdlib's ``submit`` had made when ``exc`` interrupted it, if any.
+
+    Read from the frame of the stdlib function in the traceback (any ``Future`` local, not a
+    variable name: the stdlib may rename it); ``None`` if the interruption came before."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code is _STDLIB_SUBMIT_CODE:
+            for value in list(frame.f_locals.values()):
+                if isinstance(value, Future):
+                    return value
+            return None
+        tb = tb.tb_next
+    return None
+
+
+def _never_queued(task: Task) -> None:
+    """Finalizer of a future an interrupted ``submit`` made but never queued."""
+    try:
+        if task.series is not None:
+            task.series.shard().cancelled += 1
+        for hook in task.on_not_run:
+            hook(task.info, True, None, task.pool.clock())
+    except Exception as exc:  # finalizers must not raise
+        report_failure(task.pool.series, _never_queued, exc)
+
+
 _registries_refusing: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
 
 
@@ -327,6 +422,8 @@ def _metrics_backend(
         return None, None
     try:
         if MULTIPROC_ENV_VAR in os.environ:
+            if not directory_usable():
+                return None, None
             sink = MultiprocessSink(
                 options.registry,
                 buckets=options.buckets,

@@ -14,12 +14,14 @@ and the executor share.
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import logging
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from types import FrameType
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import BuiltinMethodType, FrameType, FunctionType, MethodType
+from typing import cast
 
 __all__ = [
     "ALL_TASKS",
@@ -41,6 +43,8 @@ __all__ = [
 #: Longest label value we emit; longer values are cut and marked with "…".
 MAX_LABEL_LENGTH = 120
 
+_log = logging.getLogger("tpe_insight")
+
 #: The task label for tasks beyond the per-pool cap (and the pool label beyond the registry's).
 OTHER = "other"
 
@@ -59,6 +63,9 @@ ALL_TASKS = "all"
 
 #: The pool label when even the call site cannot be found (e.g. created from C code).
 UNKNOWN_POOL = "unknown"
+
+#: The task (or exception) label when a name cannot be read at all.
+UNKNOWN_TASK = "?"
 
 # Modules whose frames are skipped when looking for the code that created a pool: our own and the
 # stdlib's executor plumbing, so the label names the user's call site.
@@ -111,12 +118,16 @@ class CappedLabels:
     takes the lock. ``other`` itself never counts against the cap.
     """
 
-    __slots__ = ("_lock", "_values", "cap")
+    __slots__ = ("_lock", "_values", "cap", "logged", "what")
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, what: str | None = None) -> None:
         self.cap = cap
         self._values: dict[str, None] = {}
         self._lock = threading.Lock()
+        # Named caps log the first overflow once: folding values into "other" silently would
+        # hide why a dashboard's panels stopped growing.
+        self.what = what
+        self.logged = False
 
     def get(self, label: str) -> str:
         """``label`` if it is known or there is room for it, else :data:`OTHER`."""
@@ -126,6 +137,15 @@ class CappedLabels:
             if label in self._values:
                 return label
             if len(self._values) >= self.cap:
+                if self.what is not None and not self.logged:
+                    self.logged = True
+                    _log.warning(
+                        "tpe_insight: %s reached its cap of %d labels; further values such as"
+                        " %r are counted as 'other'",
+                        self.what,
+                        self.cap,
+                        label,
+                    )
                 return OTHER
             self._values[label] = None
             return label
@@ -162,56 +182,146 @@ def validate_pool_name(name: object) -> str:
 
 
 def call_site_label(start: FrameType | None = None) -> str:
-    """Name the code that created a pool as ``module:function``.
+    """Name the code that created a pool as ``module:qualname``.
 
     This is what makes ``with ThreadPoolExecutor():`` inside a request handler produce one time
-    series per handler instead of one per request.
+    series per handler instead of one per request. The qualified name tells apart the
+    ``__init__`` of every class that wraps a pool (``s3transfer.futures:BoundedExecutor.__init__``
+    rather than ``...:__init__``).
     """
-    frame: FrameType | None = start if start is not None else sys._getframe(1)
-    while frame is not None:
-        module = frame.f_globals.get("__name__", "")
-        if not isinstance(module, str):
-            module = ""
-        if module in _SKIPPED_MODULES or module.startswith(_SKIPPED_MODULE_PREFIXES):
-            frame = frame.f_back
-            continue
-        return clean(f"{module or '?'}:{frame.f_code.co_name}")
+    try:
+        frame: FrameType | None = start if start is not None else sys._getframe(1)
+        while frame is not None:
+            module = frame.f_globals.get("__name__", "")
+            if not isinstance(module, str):
+                module = ""
+            if module in _SKIPPED_MODULES or module.startswith(_SKIPPED_MODULE_PREFIXES):
+                frame = frame.f_back
+                continue
+            return clean(f"{module or '?'}:{_code_qualname(frame)}")
+    except Exception:  # a frame we cannot read must not fail a pool's constructor
+        return UNKNOWN_POOL
     return UNKNOWN_POOL
 
 
-def task_label(fn: Callable[..., Any]) -> str:
-    """Name a callable as ``module.qualname``, looking through ``partial`` and bound methods.
+def _code_qualname(frame: FrameType) -> str:
+    """The frame's function as ``Class.method``: ``co_qualname`` (3.11+), else found through
+    the ``self``/``cls`` argument's class (only C-level reads, no user code runs)."""
+    code = frame.f_code
+    qualname = getattr(code, "co_qualname", None)
+    if isinstance(qualname, str):
+        return qualname
+    name = code.co_name
+    if code.co_argcount and code.co_varnames:
+        first = frame.f_locals.get(code.co_varnames[0])
+        owner = first if isinstance(first, type) else type(first)
+        for cls in _TYPE_MRO(owner):
+            candidate = _TYPE_DICT(cls).get(name)
+            candidate = getattr(candidate, "__func__", candidate)  # classmethod, staticmethod
+            if type(candidate) is FunctionType and candidate.__code__ is code:
+                return f"{_TYPE_QUALNAME(cls)}.{name}"
+    return name
+
+
+# C-level readers of a class's names: they bypass the metaclass, so neither a property nor a
+# ``__getattribute__`` defined there can run (and raise, or invent a per-process value).
+_TYPE_QUALNAME: Callable[[type], str] = type.__dict__["__qualname__"].__get__
+_TYPE_MODULE: Callable[[type], object] = type.__dict__["__module__"].__get__
+_TYPE_MRO: Callable[[type], tuple[type, ...]] = type.__dict__["__mro__"].__get__
+_TYPE_DICT: Callable[[type], Mapping[str, object]] = type.__dict__["__dict__"].__get__
+_TYPE_FLAGS: Callable[[type], int] = type.__dict__["__flags__"].__get__
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement (user code)
+
+
+def _class_name(cls: type) -> tuple[str, str]:
+    module = _TYPE_MODULE(cls)
+    return (module if isinstance(module, str) and module else "?"), _TYPE_QUALNAME(cls)
+
+
+def _explicit(fn: object) -> str | None:
+    """The ``named()`` label of a partial or a function, read from its own ``__dict__``."""
+    kind = type(fn)
+    if kind is functools.partial or kind is FunctionType:
+        value = vars(fn).get("__tpe_task__")
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def task_target(fn: object, args: Sequence[object] = ()) -> object:
+    """The callable that does the work: looks through ``functools.partial``, bound methods and
+    ``contextvars.Context.run`` (how ``asyncio.to_thread`` and dask submit), whose real
+    function is its first argument. Reads only C-level attributes of those exact types; a
+    user object is returned as it is, never asked anything."""
+    target = fn
+    for _ in range(10):  # partial(partial(f)) is legal; bound the unwrap anyway
+        kind = type(target)
+        if _explicit(target) is not None:
+            break
+        if kind is functools.partial:
+            args = target.args  # type: ignore[attr-defined]
+            target = target.func  # type: ignore[attr-defined]
+        elif kind is MethodType:
+            target = target.__func__  # type: ignore[attr-defined]
+        elif (
+            kind is BuiltinMethodType
+            and type(target.__self__) is contextvars.Context  # type: ignore[attr-defined]
+            and target.__name__ == "run"  # type: ignore[attr-defined]
+            and args
+        ):
+            target, args = args[0], args[1:]
+        else:
+            break
+    return target
+
+
+def task_label(fn: object, args: Sequence[object] = ()) -> str:
+    """Name a callable as ``module.qualname`` (see :func:`task_target` for what is looked
+    through). Never raises and never runs user code: a callable instance is named by its
+    class, read at the C level, so ``__getattr__``, properties and metaclasses cannot fail the
+    submit or put a per-process value (an address) into the label.
 
     Only the callable's *definition* is used: arguments, ids and addresses never are, so the
     label is stable across calls and carries no user data.
     """
-    explicit = getattr(fn, "__tpe_task__", None)
-    if isinstance(explicit, str):
-        return clean(explicit)
-    target: Any = fn
-    for _ in range(10):  # partial(partial(f)) is legal; bound the unwrap anyway
-        if isinstance(target, functools.partial):
-            target = target.func
-        else:
-            break
-    target = getattr(target, "__func__", target)  # bound and class methods
-    qualname = getattr(target, "__qualname__", None)
-    module = getattr(target, "__module__", None)
-    if not isinstance(qualname, str):  # a callable instance: name its class
-        cls = type(target)
-        qualname, module = cls.__qualname__, cls.__module__
-    if not isinstance(module, str) or not module:
-        module = "?"
-    return clean(f"{module}.{qualname}")
+    try:
+        target = task_target(fn, args)
+        explicit = _explicit(target)
+        if explicit is not None:
+            return clean(explicit)
+        kind = type(target)
+        if kind is FunctionType:
+            module: object = target.__module__
+            qualname: object = target.__qualname__  # type: ignore[attr-defined]
+        elif issubclass(kind, type):  # a class: its own name
+            module, qualname = _class_name(cast("type", target))
+        elif not _TYPE_FLAGS(kind) & _HEAPTYPE:  # builtins, method descriptors: C code only
+            module = getattr(target, "__module__", None)
+            qualname = getattr(target, "__qualname__", None)
+            if not isinstance(qualname, str):
+                module, qualname = _class_name(kind)
+        else:  # a callable instance: name its class
+            module, qualname = _class_name(kind)
+        if not isinstance(module, str) or not module:
+            module = "?"
+        if not isinstance(qualname, str) or not qualname:
+            qualname = "?"
+        return clean(f"{module}.{qualname}")
+    except Exception:  # defence in depth: a label must never fail a task
+        return UNKNOWN_TASK
 
 
 def exception_label(exc: BaseException) -> str:
     """Name an exception by its class only (``ValueError``, ``sqlite3.OperationalError``).
 
-    Messages may hold user data (SQL, keys, e-mails); classes do not.
+    Messages may hold user data (SQL, keys, e-mails); classes do not. The names are read at the
+    C level: a metaclass whose ``__qualname__``/``__module__`` raises or is a property cannot
+    replace the task's exception or invent a label per process.
     """
-    cls = type(exc)
-    module = cls.__module__
-    if module == "builtins":
-        return clean(cls.__qualname__)
-    return clean(f"{module}.{cls.__qualname__}")
+    try:
+        module, qualname = _class_name(type(exc))
+        if module == "builtins":
+            return clean(qualname)
+        return clean(f"{module}.{qualname}")
+    except Exception:  # pragma: no cover - defence in depth
+        return UNKNOWN_TASK

@@ -127,7 +127,8 @@ def reset() -> None:
     pass their own ``CollectorRegistry``, as prometheus_client's do).
     """
     _fanout.clear()
-    patch.uninstall()
+    while patch.installed():  # install() calls nest
+        patch.uninstall()
     _fanout.forget_reported()
 
 

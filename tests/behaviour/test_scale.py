@@ -97,7 +97,14 @@ def test_totals_are_exact_for_every_pool_past_the_sample(fed: tuple[Recorder, li
     assert sum(sum(t.exceptions.values()) for t in busy.tasks) == failures
     assert {name for t in busy.tasks for name in t.exceptions} == {"ValueError"}
     assert idle.tasks_total == 0
-    assert busy.predictions == []  # a replay of a sample would predict the wrong work
+    # The model reads a sampled pool from its totals: its run and CPU are the exact sums, and
+    # its what-if cannot replay a sample: the recording at 4 workers, ranges elsewhere.
+    assert busy.model is not None
+    assert busy.model.run_seconds == busy.run_total
+    assert busy.model.cpu_seconds == busy.cpu_total
+    assert [w.predicted_wall_seconds is None for w in busy.model.what_if] == [
+        w.max_workers != busy.record.max_workers for w in busy.model.what_if
+    ]
 
 
 def test_percentiles_are_within_the_documented_error(fed: tuple[Recorder, list[float]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from concurrent.futures import Future
 
@@ -30,6 +31,19 @@ def test_one_task_per_label_whatever_the_callable_object() -> None:
         assert labels.task_for(job) is direct  # by code object, after another callable
         assert labels.task_for(named("special", job)).info.name == "special"
     assert direct.info.name == f"{__name__}.job"
+
+
+def test_one_context_run_reused_labels_each_task_by_its_function() -> None:
+    """``run = ctx.run; submit(run, job); submit(run, other)``: the label comes from the first
+    argument, so the same bound ``run`` must not hit the last-callable fast path."""
+    ctx = contextvars.copy_context()
+    run = ctx.run
+    with ThreadPoolExecutor(1, name="ctx", registry=CollectorRegistry()) as pool:
+        labels = pool._tpe.tasks
+        assert labels.task_for(run, (job, 1)).info.name == f"{__name__}.job"
+        assert labels.task_for(run, (other, 1)).info.name == f"{__name__}.other"
+        assert pool.submit(run, job, 2).result() == 4
+        assert pool.submit(run, other, 3).result() == 3
 
 
 def test_task_labels_off_means_one_task() -> None:

@@ -7,40 +7,37 @@ import concurrent.futures
 import concurrent.futures.thread
 import threading
 
-import pytest
 from prometheus_client import REGISTRY
 
 import tpe_insight
-from tpe_insight import StdlibThreadPoolExecutor, ThreadPoolExecutor
+from tpe_insight import StdlibThreadPoolExecutor
 
 
-def test_install_uninstall_round_trip() -> None:
-    before = {
-        m.__name__: dict(vars(m)).get("ThreadPoolExecutor", "absent")
-        for m in (concurrent.futures, concurrent.futures.thread)
-    }
+def test_install_uninstall_round_trip_restores_the_exact_functions() -> None:
+    before = dict(vars(StdlibThreadPoolExecutor))
     tpe_insight.install()
-    tpe_insight.install()  # idempotent
     assert tpe_insight.installed()
-    assert concurrent.futures.ThreadPoolExecutor is ThreadPoolExecutor
-    assert concurrent.futures.thread.ThreadPoolExecutor is ThreadPoolExecutor
-    from concurrent.futures import ThreadPoolExecutor as imported_now
-
-    assert imported_now is ThreadPoolExecutor
+    assert concurrent.futures.ThreadPoolExecutor is StdlibThreadPoolExecutor  # in place
+    assert vars(StdlibThreadPoolExecutor)["submit"] is not before["submit"]
     tpe_insight.uninstall()
-    after = {
-        m.__name__: dict(vars(m)).get("ThreadPoolExecutor", "absent")
-        for m in (concurrent.futures, concurrent.futures.thread)
-    }
-    assert after == before
-    assert concurrent.futures.ThreadPoolExecutor is StdlibThreadPoolExecutor
+    after = dict(vars(StdlibThreadPoolExecutor))
+    assert after.keys() == before.keys()
+    assert all(after[name] is before[name] for name in before)
     assert not tpe_insight.installed()
     tpe_insight.uninstall()  # a no-op when not installed
+    assert dict(vars(StdlibThreadPoolExecutor)) == before
 
 
-def test_install_rejects_other_classes() -> None:
-    with pytest.raises(TypeError, match="install"):
-        tpe_insight.install(StdlibThreadPoolExecutor)
+def test_install_calls_nest() -> None:
+    original = vars(StdlibThreadPoolExecutor)["submit"]
+    tpe_insight.install()
+    tpe_insight.install()
+    tpe_insight.uninstall()
+    assert tpe_insight.installed()  # one install() still in effect
+    assert vars(StdlibThreadPoolExecutor)["submit"] is not original
+    tpe_insight.uninstall()
+    assert not tpe_insight.installed()
+    assert vars(StdlibThreadPoolExecutor)["submit"] is original
 
 
 def asyncio_sample(name: str) -> float:

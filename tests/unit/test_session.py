@@ -27,12 +27,14 @@ def test_profile_attaches_only_while_active_and_freezes_on_stop() -> None:
 
 
 def test_patch_stdlib_is_undone_by_stop() -> None:
-    before = concurrent.futures.ThreadPoolExecutor
+    before = dict(vars(concurrent.futures.ThreadPoolExecutor))
     with Profile(patch_stdlib=True) as prof:
-        assert concurrent.futures.ThreadPoolExecutor is tpe_insight.ThreadPoolExecutor
+        assert tpe_insight.installed()  # the stdlib class, instrumented in place
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(int).result()
-    assert concurrent.futures.ThreadPoolExecutor is before
+    assert not tpe_insight.installed()
+    after = dict(vars(concurrent.futures.ThreadPoolExecutor))
+    assert all(after[name] is before[name] for name in before)
     assert len(prof.timeline.spans) == 1
 
 

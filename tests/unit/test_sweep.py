@@ -69,13 +69,14 @@ def test_sweep_writes_sweep_json_for_the_requested_worker_counts(tmp_path: Path)
         assert len(entry["program_wall_seconds"]) == 2
         assert entry["exit_codes"] == [0, 0]
         assert isinstance(entry["median_pool_wall_seconds"], float)
-        # Predicted from the run at 1 worker: a value there; at 2, more workers than ever ran
-        # at once, the model may say "cannot tell" (null) instead of a number.
+        # Predicted from the run at 1 worker: a value there, unless the model's replay did not
+        # explain that run (16 ms of naps: a loaded machine's thread start-up can put the
+        # calibration out of bounds), which the note then says with the range; at 2, more
+        # workers than ever ran at once, it may say "cannot tell" (null) instead of a number.
         predicted = entry["predicted_wall_seconds"]
-        if entry["max_workers"] == 1:
-            assert isinstance(predicted, float)
-        else:
-            assert predicted is None or isinstance(predicted, float)
+        if entry["max_workers"] == 1 and predicted is None:
+            assert "cannot tell (range) at 1:" in data["prediction_note"], data["prediction_note"]
+        assert predicted is None or isinstance(predicted, float)
     assert data["failures"] == []
     assert data["recommendation"]["max_workers"] in (1, 2)
     assert "PROGRAM-OUTPUT" not in result.stdout

@@ -29,6 +29,7 @@ Differences from the in-process collector, all inherent to the mode:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
@@ -55,6 +56,34 @@ __all__ = ["ENV_VAR", "MultiprocessSink"]
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 
 Metric = Counter | Gauge | Histogram | Summary
+
+_log = logging.getLogger("tpe_insight")
+_dir_warned: set[str] = set()
+_dir_warned_lock = threading.Lock()
+
+
+def directory_usable() -> bool:
+    """Whether ``PROMETHEUS_MULTIPROC_DIR`` names a writable directory; warn once if not.
+
+    prometheus_client opens its mmap files in that directory on the first metric update, so a
+    missing directory, a path under a file or a read-only one made every pool raise (from
+    ``shutdown()`` among others) where the stdlib class ignores the variable. A drop-in must
+    not: pools then run without metrics, and the problem is logged once per path.
+    """
+    path = os.environ.get(ENV_VAR, "")
+    if path and os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK):
+        return True
+    with _dir_warned_lock:
+        first = path not in _dir_warned
+        _dir_warned.add(path)
+    if first:
+        _log.warning(
+            "tpe_insight: %s=%r is not a writable directory; pools run without metrics"
+            " (prometheus_client cannot write its multiprocess files there)",
+            ENV_VAR,
+            path,
+        )
+    return False
 
 
 class _Metrics:

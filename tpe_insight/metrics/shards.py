@@ -36,12 +36,24 @@ running forever; prometheus_client's multiprocess mode likewise starts each proc
 from __future__ import annotations
 
 import threading
+import weakref
 
 from tpe_insight.labels import CappedLabels
 from tpe_insight.metrics._scrape import add_columns, sum_columns
 from tpe_insight.typing import REJECT_REASONS, RejectReason
 
 __all__ = ["PoolSeries", "Shard", "TaskSeries", "TaskSnapshot"]
+
+
+class _OwnerToken:
+    """Lives only in its thread's ``threading.local`` slot of one series.
+
+    CPython frees a thread's thread-local values when the thread's state is cleared, whatever
+    started the thread (``threading``, ``_thread.start_new_thread``, a C extension's
+    ``PyGILState_Ensure``), so "the token is gone" means "the owner can never write again".
+    """
+
+    __slots__ = ("__weakref__",)
 
 
 class Shard:
@@ -53,18 +65,22 @@ class Shard:
         "exceptions",
         "failed",
         "not_run_failed",
+        "owner",
         "run_counts",
         "run_sum",
         "started",
         "submitted",
         "succeeded",
-        "thread",
         "wait_counts",
         "wait_sum",
     )
 
-    def __init__(self, n_buckets: int, thread: threading.Thread | None) -> None:
-        self.thread = thread
+    def __init__(self, n_buckets: int, owner: weakref.ref[_OwnerToken] | None) -> None:
+        # A weak reference to a token kept in the owner thread's thread-local slot, never the
+        # Thread object: holding the Thread kept every stopped worker alive until the next
+        # retire (CPython's own tests saw them as dangling threads), and threads not started
+        # by ``threading`` have no Thread object that ever reports them dead.
+        self.owner = owner
         self.submitted = 0
         self.started = 0
         self.succeeded = 0
@@ -186,10 +202,12 @@ class TaskSeries:
 
     def new_shard(self) -> Shard:
         """Create this thread's shard (the first time a thread writes this series)."""
-        shard = Shard(len(self.bounds) + 1, threading.current_thread())
+        token = _OwnerToken()
+        shard = Shard(len(self.bounds) + 1, weakref.ref(token))
         with self._lock:
             self._retire_dead()
             self._shards.append(shard)
+        self.local.token = token
         self.local.shard = shard
         return shard
 
@@ -200,8 +218,8 @@ class TaskSeries:
         """
         alive: list[Shard] = []
         for shard in self._shards:
-            thread = shard.thread
-            if thread is not None and not thread.is_alive() and thread.ident is not None:
+            owner = shard.owner
+            if owner is not None and owner() is None:
                 self._retired.add(shard)
             else:
                 alive.append(shard)
@@ -276,7 +294,7 @@ class PoolSeries:
         self.tasks: dict[str, TaskSeries] = {}
         # The caps, like the bounds, are fixed by the first pool with this label: the series
         # are shared by every pool instance with the label.
-        self.task_labels = CappedLabels(max_task_labels)
+        self.task_labels = CappedLabels(max_task_labels, f"pool {label!r}: max_task_labels")
         self.exception_labels = CappedLabels(max_exception_labels)
         self.rejected: dict[RejectReason, int] = dict.fromkeys(REJECT_REASONS, 0)
         self.workers_started = 0

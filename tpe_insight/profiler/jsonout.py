@@ -148,11 +148,9 @@ def _range(estimate: Estimate) -> dict[str, float | None]:
     }
 
 
-#: The claims of a pool the model did not read (only a sample of its spans was kept).
-_SAMPLED_REASON = (
-    "only a sample of this pool's spans was kept, and the model replays every span: cannot "
-    "tell (tpe-insight sweep measures instead)"
-)
+#: The claims of a pool the model did not read (a PoolStats made without one; ``analyse``
+#: always models every pool, a sampled one from its totals).
+_SAMPLED_REASON = "the model did not read this pool: cannot tell (tpe-insight sweep measures)"
 
 
 def _pool(pool: PoolStats, model: PoolModel | None, found: list[lints.Lint]) -> dict[str, Any]:

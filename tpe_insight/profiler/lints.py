@@ -34,7 +34,8 @@ code                      fires when
                           created and shut down per call pays thread start-up each time and
                           bounds nothing globally.
 ``dropped``               spans past the recorder's capacity kept no per-span detail (the totals
-                          still cover them; the pictures and the replay see only the sample).
+                          still cover them, and the model reads them; the pictures see only the
+                          sample, and the what-if is a range from the totals).
 ========================  ======================================================================
 """
 
@@ -105,7 +106,8 @@ def check(analysis: Analysis) -> Iterator[Lint]:
             "*",
             f"{timeline.dropped} of {timeline.recorded} spans kept no per-span detail "
             f"(capacity {timeline.capacity}): counts, sums and percentiles cover every span, but "
-            "lanes, lifecycles, trace slices and the what-if replay see only the sample. Raise "
+            "lanes, lifecycles and trace slices show only the sample, and the model, which reads "
+            "the totals, cannot replay it (its what-if is a range). Raise "
             "profile(capacity=...) or --capacity for more detail.",
         )
     for pool in analysis.pools:

@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tpe_insight.profiler.aggregate import TaskTotals
 from tpe_insight.profiler.timeline import PoolRecord, Span, Timeline
 from tpe_insight.typing import WorkType
 
@@ -199,6 +200,10 @@ class PoolModel:
     #: Cores the pool's threads could get: ``cores``, or on a loaded machine the share they got
     #: while they queued for cores.
     effective_cores: float
+    #: Cores another run may get (low, high): ``(effective_cores, effective_cores)`` unless the
+    #: profile saw a loaded machine hold GIL-free CPU work back (see docs/profiler-model.md,
+    #: "A machine whose load changes"); the what-if and the speedup are read at both ends.
+    core_band: tuple[float, float]
     concurrent_cpu_rate: float | None
     mean_concurrency: float | None
     gil_share: tuple[float, float]
@@ -552,9 +557,18 @@ def model_pool(
     workers: Sequence[int] | None = None,
 ) -> PoolModel:
     """The model of one pool (``spans``: its spans, default: looked up in ``timeline``);
-    ``workers``: the what-if's worker counts (default: 1, 2, 4, ... past the demand)."""
+    ``workers``: the what-if's worker counts (default: 1, 2, 4, ... past the demand).
+
+    When the timeline kept only a sample of the pool's spans (past the recorder's capacity),
+    the claims come from the exact totals instead (:func:`_model_from_totals`)."""
     if spans is None:
         spans = [s for s in timeline.spans if s.pool_id == record.pool_id]
+    totals = [t for t in timeline.task_totals() if t.pool_id == record.pool_id]
+    # Sampled: the totals count more spans than the timeline kept (``spans`` may be a caller's
+    # selection, e.g. only the tasks that ran, so the timeline's own spans are counted).
+    kept = sum(1 for s in timeline.spans if s.pool_id == record.pool_id)
+    if sum(t.total for t in totals) > kept:
+        return _model_from_totals(timeline, record, spans, totals, workers)
     ran = sorted((s for s in spans if s.started_at is not None), key=lambda s: s.started_at or 0.0)
     cores = max(1, timeline.cores or 1)
     run_total = math.fsum(s.run_seconds for s in ran)
@@ -568,7 +582,6 @@ def model_pool(
     sleeps = [
         max(0.0, s.run_seconds - s.cpu_seconds - q) for s, q in zip(ran, run_queue, strict=True)
     ]
-    sleep_total = math.fsum(sleeps)
     # Upper bound on each task's GIL (or, without schedstat, core) wait: the time the pool's
     # other tasks spent on a core or queued for one while it ran (a GIL holder descheduled by a
     # busy machine keeps the GIL).
@@ -581,24 +594,108 @@ def model_pool(
     others_cpu = [
         max(0.0, sweep.cpu_between(s.started_at or 0.0, s.ended_at) - s.cpu_seconds) for s in ran
     ]
-    explain_demand = [min(a, b) for a, b in zip(sleeps, others_demand, strict=True)]
-    explain_cpu = [min(a, b) for a, b in zip(sleeps, others_cpu, strict=True)]
+    evidence = sweep.busy > 0 and sweep.concurrent >= MIN_CONCURRENT_SHARE * sweep.busy
+    inputs = _Inputs(
+        cores=cores,
+        run_total=run_total,
+        cpu_total=cpu_total,
+        run_queue_total=run_queue_total,
+        sleep_total=math.fsum(sleeps),
+        wall=wall,
+        rho=sweep.concurrent_cpu / sweep.concurrent if evidence else None,
+        mean_n=sweep.concurrent_tasks / sweep.concurrent if evidence else None,
+        demand_rate=sweep.concurrent_demand / sweep.concurrent if evidence else None,
+        evidence=evidence,
+        explain_demand=[min(a, b) for a, b in zip(sleeps, others_demand, strict=True)],
+        explain_cpu=[min(a, b) for a, b in zip(sleeps, others_cpu, strict=True)],
+        ran=bool(ran),
+    )
+    model, claims = _claims(
+        record, inputs, peak_running=sweep.peak, peak_demand=peak_demand, dependencies=len(deps)
+    )
+    if ran:
+        counts = (
+            list(workers) if workers is not None else _candidates(record.max_workers, peak_demand)
+        )
+        model.what_if = _what_if(
+            ran=ran,
+            sleeps=sleeps,
+            explainable=claims.explainable,
+            contention=claims.contention,
+            gil=claims.gil,
+            deps=deps,
+            counts=counts,
+            model=model,
+            run_total=run_total,
+        )
+    return model
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What the claims are made from: totals, the pool's rates while several tasks ran (None
+    without that evidence), and per task the part of its sleep the pool's other demand / CPU
+    can explain (one entry per task, or one entry for the whole pool from the totals)."""
+
+    cores: int
+    run_total: float
+    cpu_total: float
+    run_queue_total: float | None
+    sleep_total: float
+    wall: float
+    rho: float | None
+    mean_n: float | None
+    demand_rate: float | None
+    evidence: bool
+    explain_demand: list[float]
+    explain_cpu: list[float]
+    ran: bool
+
+
+@dataclass(frozen=True)
+class _Claims:
+    """The attribution the what-if replays: the explainable sleep it scales, the contention
+    (point, low, high seconds) and the GIL share (point, low, high)."""
+
+    explainable: list[float]
+    contention: tuple[float, float, float]
+    gil: tuple[float, float, float]
+
+
+def _claims(
+    record: PoolRecord,
+    inputs: _Inputs,
+    *,
+    peak_running: int,
+    peak_demand: int,
+    dependencies: int,
+) -> tuple[PoolModel, _Claims]:
+    """Work type, serial time and speedup from :class:`_Inputs`: the one reading shared by the
+    span path and the totals path (a sampled pool), so both give the same claims."""
+    cores = inputs.cores
+    run_total, cpu_total, wall = inputs.run_total, inputs.cpu_total, inputs.wall
+    run_queue_total, sleep_total = inputs.run_queue_total, inputs.sleep_total
+    rho, mean_n, demand_rate, evidence = (
+        inputs.rho,
+        inputs.mean_n,
+        inputs.demand_rate,
+        inputs.evidence,
+    )
+    explain_demand, explain_cpu = inputs.explain_demand, inputs.explain_cpu
     demand_explained = math.fsum(explain_demand)
     explainable = explain_cpu
     explainable_total = math.fsum(explain_cpu)
 
-    evidence = sweep.busy > 0 and sweep.concurrent >= MIN_CONCURRENT_SHARE * sweep.busy
-    rho = sweep.concurrent_cpu / sweep.concurrent if evidence else None
-    mean_n = sweep.concurrent_tasks / sweep.concurrent if evidence else None
-    demand_rate = sweep.concurrent_demand / sweep.concurrent if evidence else None
     effective = float(cores)
-    if (
+    loaded = (
         rho is not None
         and demand_rate is not None
         and run_queue_total is not None
         and demand_rate - rho > max(0.1, 0.1 * rho)
         and rho > 0
-    ):
+    )
+    if loaded:
+        assert rho is not None
         # Our threads queued for cores and got `rho` of them: that is the process's share of a
         # loaded machine (Linux shares CPU between cgroups / autogroups first, so more threads
         # of ours would not get more), and what a lone thread could use at most.
@@ -613,7 +710,7 @@ def model_pool(
     reason: str
     known_queue = run_queue_total is not None
     awake = False
-    if run_total < MIN_RUN_SECONDS or not ran:
+    if run_total < MIN_RUN_SECONDS or not inputs.ran:
         reason = f"less than {MIN_RUN_SECONDS * 1e3:g} ms of run time: too little to tell"
         contention = (0.0, 0.0, explainable_total)
         gil = (0.5, 0.0, 1.0)
@@ -702,21 +799,17 @@ def model_pool(
         evidence=evidence,
         awake=awake,
     )
-    # The speedup compares with a serial run on *this* machine: the CPU part runs on one thread,
-    # which gets at most one of the effective cores (less if the share is under one core).
-    slowdown = 1.0 / min(1.0, effective)
-
-    def here(seconds: float) -> float:
-        return seconds + cpu_total * (slowdown - 1.0)
-
-    if wall > 0:
-        speedup = Estimate(
-            None if serial.value is None else here(serial.value) / wall,
-            here(serial.low) / wall,
-            here(serial.high) / wall,
-        )
-    else:
-        speedup = Estimate(None, math.nan, math.nan)
+    # Between runs the load on a shared machine changes, and with it the cores a run gets.
+    # The profile saw how far the load held its threads back: they wanted `wanted` cores and
+    # got `rho`. The band of cores another run may get is that observation both ways, from
+    # "as much more held back" (rho² / wanted) to "not held back" (wanted), capped at the cores.
+    band = (effective, effective)
+    if loaded and work_type == "cpu_parallel":
+        assert rho is not None
+        assert demand_rate is not None
+        wanted = min(float(cores), demand_rate)
+        band = (max(1e-3, min(effective, rho * rho / wanted)), max(effective, wanted))
+    speedup = _speedup(serial, cpu_total, wall, effective, band, mean_n, rho)
 
     model = PoolModel(
         pool_id=record.pool_id,
@@ -734,29 +827,56 @@ def model_pool(
         speedup=speedup,
         cores=cores,
         effective_cores=effective,
+        core_band=band,
         concurrent_cpu_rate=rho,
         mean_concurrency=mean_n,
         gil_share=(gil[1], gil[2]),
-        peak_running=sweep.peak,
+        peak_running=peak_running,
         peak_demand=peak_demand,
-        dependencies=len(deps),
+        dependencies=dependencies,
     )
-    if ran:
-        counts = (
-            list(workers) if workers is not None else _candidates(record.max_workers, peak_demand)
-        )
-        model.what_if = _what_if(
-            ran=ran,
-            sleeps=sleeps,
-            explainable=explainable,
-            contention=contention,
-            gil=gil,
-            deps=deps,
-            counts=counts,
-            model=model,
-            run_total=run_total,
-        )
-    return model
+    return model, _Claims(list(explainable), contention, gil)
+
+
+def _speedup(
+    serial: Estimate,
+    cpu_total: float,
+    wall: float,
+    effective: float,
+    band: tuple[float, float],
+    mean_n: float | None,
+    rho: float | None,
+) -> Estimate:
+    """Speedup vs serial on this machine, with its range.
+
+    The serial run's CPU part runs on one thread, which gets at most one of the cores (less if
+    the process's share is under one core). With a core band (a loaded machine, GIL-free CPU)
+    the serial run and the pool's run are two runs that may meet different loads: each is read
+    at both ends of the band, independently. A CPU-dominated pool's wall scales with the cores
+    it gets (up to its concurrency), and so does the serial run's CPU part."""
+    if wall <= 0:
+        return Estimate(None, math.nan, math.nan)
+
+    def serial_at(seconds: float, cores: float) -> float:
+        return seconds + cpu_total * (1.0 / min(1.0, cores) - 1.0)
+
+    def wall_at(cores: float) -> float:
+        used = rho if rho else effective
+        reachable = min(cores, mean_n) if mean_n else cores
+        return wall * used / reachable if cores != effective and reachable > 0 else wall
+
+    point = None if serial.value is None else serial_at(serial.value, effective) / wall
+    cores = {effective, *band}
+    corners = [
+        serial_at(s, c_serial) / wall_at(c_pool)
+        for s in (serial.low, serial.high)
+        for c_serial in cores
+        for c_pool in cores
+    ]
+    low, high = min(corners), max(corners)
+    if point is None:
+        return Estimate(None, low, high)
+    return Estimate.of(point, low, high)
 
 
 def _work_type(
@@ -840,18 +960,15 @@ def _what_if(
         }
     )
     works = {a: work_for(a) for a in attributions}
-    cache: dict[tuple[float, float, int], float] = {}
+    cache: dict[tuple[float, float, int, float], float] = {}
+    band = sorted({model.effective_cores, *model.core_band})
 
-    def run(attributed: float, share: float, k: int) -> float:
-        key = (attributed, share, k)
+    def run(attributed: float, share: float, k: int, cores: float | None = None) -> float:
+        got = model.effective_cores if cores is None else cores
+        key = (attributed, share, k, got)
         if key not in cache:
             cache[key] = simulate(
-                works[attributed],
-                group_deps,
-                k,
-                cores=model.effective_cores,
-                gil_share=share,
-                competing=0.0,
+                works[attributed], group_deps, k, cores=got, gil_share=share, competing=0.0
             )
         return cache[key]
 
@@ -867,12 +984,13 @@ def _what_if(
     results = []
     for k in counts:
         point = run(contention[0], gil[0], k)
-        corners = [run(a, g, k) for a, g in corners_of]
+        # ... and at both ends of the core band (the cores another run may get).
+        corners = [run(a, g, k, c) for a, g in corners_of for c in band]
         low, high = min(corners), max(corners)
         if k > observed:
             # More workers than ever ran at once: how the waits behave there was never seen;
             # the range runs from the model's answer to "no better than the observed peak".
-            high = max(high, *(run(a, g, observed) for a, g in corners_of))
+            high = max(high, *(run(a, g, observed, c) for a, g in corners_of for c in band))
         if trusted:
             estimate = Estimate.of(point * factor, low * factor, high * factor)
         else:
@@ -931,3 +1049,164 @@ def _peak_demand(spans: Sequence[Span]) -> int:
         current += delta
         peak = max(peak, current)
     return peak
+
+
+# -- a sampled pool: the claims from the exact totals ---------------------------------------------
+
+#: Average number of running tasks in an activity bin from which the totals path counts the bin
+#: as "several tasks ran" (the span path's n >= 2, read from the bins' time-weighted averages).
+CONCURRENT_BIN = 1.5
+
+
+def _model_from_totals(
+    timeline: Timeline,
+    record: PoolRecord,
+    spans: Sequence[Span],
+    totals: Sequence[TaskTotals],
+    workers: Sequence[int] | None,
+) -> PoolModel:
+    """The model of a pool whose spans the recorder kept only a sample of.
+
+    Every claim but the replay needs only sums: Σ run, Σ CPU, the workers' run-queue delay
+    (read per worker, so exact), and the pool's concurrency over time, which the activity bins
+    hold exactly as time-weighted averages. Per bin ``i`` (task-seconds ``b_i``, busy time
+    ``min(width, b_i)``, ``n_i = b_i / busy``), CPU and run-queue delay are spread in proportion
+    to task-seconds (each task's CPU share is the pool's), so:
+
+    * the rates while several tasks ran (``n_i >= CONCURRENT_BIN``) are the span path's ``rho``,
+      ``mean_n`` and demand rate;
+    * the other tasks' CPU seen while a task ran, summed over tasks, is
+      ``cpu_share * Σ (n_i - 1) b_i`` (the span path's Σ others' CPU), and the explainable sleep
+      is at most that and at most the sleep.
+
+    These go through the same :func:`_claims` as the span path. The what-if cannot replay a
+    sample (the missing tasks' arrival times are unknown): it gives the recording at the recorded
+    ``max_workers`` and "cannot tell" elsewhere, with a range from the totals (see
+    :func:`_bounds_what_if`). The documented tolerance against the unsampled model is in
+    docs/profiler-model.md ("A sampled pool").
+    """
+    merged = TaskTotals(record.pool_id, "")
+    for item in totals:
+        merged.merge(item)
+    cores = max(1, timeline.cores or 1)
+    run_total = merged.run.total
+    cpu_total = merged.cpu_seconds
+    ran = merged.run.count > 0
+    wall = max(0.0, merged.last_end - merged.first_submit) if ran else 0.0
+    run_queue_total = _run_queue_of_pool(timeline, record.pool_id)
+    if run_queue_total is not None:
+        run_queue_total = min(run_queue_total, max(0.0, run_total - cpu_total))
+    sleep_total = max(0.0, run_total - cpu_total - (run_queue_total or 0.0))
+
+    activity = timeline.pool_activity(record.pool_id)
+    if activity is not None:
+        width = activity.width
+        bins = [(q * width, b * width) for _, q, b in activity.series()]
+    else:  # totals without bins (a hand-made timeline): one bin, the whole wall
+        width = wall
+        bins = [(0.0, run_total)]
+    busy_time = conc_time = conc_tasks = overlap = 0.0
+    peak_running = peak_demand = 0
+    for queued, task_seconds in bins:
+        busy = min(width, task_seconds)
+        if busy <= 0:
+            continue
+        n = task_seconds / busy
+        busy_time += busy
+        overlap += max(0.0, n - 1.0) * task_seconds
+        if n >= CONCURRENT_BIN:
+            conc_time += busy
+            conc_tasks += task_seconds
+        if width > 0:
+            peak_running = max(peak_running, math.ceil(task_seconds / width - 1e-9))
+            peak_demand = max(peak_demand, math.ceil((queued + task_seconds) / width - 1e-9))
+    cpu_share = cpu_total / run_total if run_total > 0 else 0.0
+    demand_share = (cpu_total + (run_queue_total or 0.0)) / run_total if run_total > 0 else 0.0
+    evidence = busy_time > 0 and conc_time >= MIN_CONCURRENT_SHARE * busy_time
+    mean_n = conc_tasks / conc_time if evidence else None
+    inputs = _Inputs(
+        cores=cores,
+        run_total=run_total,
+        cpu_total=cpu_total,
+        run_queue_total=run_queue_total,
+        sleep_total=sleep_total,
+        wall=wall,
+        rho=cpu_share * mean_n if mean_n is not None else None,
+        mean_n=mean_n,
+        demand_rate=demand_share * mean_n if mean_n is not None else None,
+        evidence=evidence,
+        explain_demand=[min(sleep_total, demand_share * overlap)],
+        explain_cpu=[min(sleep_total, cpu_share * overlap)],
+        ran=ran,
+    )
+    model, claims = _claims(
+        record,
+        inputs,
+        peak_running=max(1, peak_running) if ran else 0,
+        peak_demand=peak_demand,
+        dependencies=0,
+    )
+    model.reason += (
+        f" (from the exact totals: {len(spans)} of {merged.total} spans kept their detail)"
+    )
+    if ran:
+        counts = (
+            list(workers)
+            if workers is not None
+            else _candidates(record.max_workers, max(peak_demand, peak_running))
+        )
+        model.what_if = _bounds_what_if(model, claims, counts)
+    return model
+
+
+def _run_queue_of_pool(timeline: Timeline, pool_id: int) -> float | None:
+    """Σ run-queue delay of the pool's workers over their lives; None unless every worker of
+    the pool has both readings (schedstat is read per worker, never per task: exact)."""
+    total = 0.0
+    found = False
+    for worker in timeline.workers:
+        if worker.pool_id != pool_id:
+            continue
+        end = timeline.run_queue_at_end.get(worker.worker_id)
+        if worker.run_queue_at_start is None or end is None:
+            return None
+        total += max(0.0, end - worker.run_queue_at_start)
+        found = True
+    return total if found else None
+
+
+def _bounds_what_if(model: PoolModel, claims: _Claims, counts: Sequence[int]) -> list[WhatIf]:
+    """The what-if of a sampled pool: the recording itself at the recorded ``max_workers``, and
+    elsewhere "cannot tell" with bounds that need no replay (all of them read at both ends of
+    the core band: the cores another run may get).
+
+    Low: ``k`` workers do at most ``k`` serial-seconds per second, the CPU part at most
+    ``min(k, cores)`` cores' worth (the band's high end), the GIL-holding CPU one core's worth.
+    High, fewer workers than recorded: everything run one after another after the recorded
+    wall (on one thread of this machine: the CPU part at ``min(1, cores)``); more workers: the
+    recorded wall (a FIFO pool given more workers never starts a task later; GIL hand-offs
+    among more threads may cost a few percent more, inside the documented tolerance)."""
+    wall = model.wall_seconds
+    serial = model.serial_seconds
+    cpu = model.cpu_seconds
+    gil_low = model.gil_share[0]
+    band_low, band_high = model.core_band
+    lone = 1.0 / min(1.0, band_low)
+    # Another run may get fewer cores (the band's low end): a CPU-dominated wall stretches by
+    # effective / band_low, and shrinks by effective / band_high with more.
+    slower = max(1.0, model.effective_cores / max(band_low, 1e-3))
+    faster = min(1.0, model.effective_cores / max(band_high, 1e-3))
+    results: list[WhatIf] = []
+    for k in counts:
+        if k == model.max_workers:
+            recorded = Estimate.of(wall, wall * faster, wall * slower)
+            results.append(WhatIf(k, recorded.value, recorded.low, recorded.high, True))
+            continue
+        low = max(
+            serial.low / k,
+            cpu / max(1e-3, min(float(k), band_high)),
+            cpu * gil_low,
+        )
+        high = wall * slower if k > model.max_workers else wall + serial.high + cpu * (lone - 1.0)
+        results.append(WhatIf(k, None, min(low, high), max(low, high), False))
+    return results

@@ -190,7 +190,12 @@ class Recorder(Sink):
         self, pool: PoolInfo, wait: bool, cancel_futures: bool, shutdown_at: float
     ) -> None:
         """Mark the shutdown; with ``wait=False``, note the pool's tasks still running."""
-        self._shutdowns[pool.pool_id] = shutdown_at
+        with self._lock:
+            self._shutdowns[pool.pool_id] = shutdown_at
+            # Bounded like the pools themselves: a program that makes a pool per request
+            # would otherwise grow this dict by one entry per request, forever.
+            if len(self._shutdowns) > MAX_POOL_RECORDS:
+                del self._shutdowns[next(iter(self._shutdowns))]
         if not wait:
             self._note_running(pool.pool_id, "shutdown", 0.0, shutdown_at)
 

@@ -686,7 +686,7 @@ def _pool_section(
         speedup_card = _card(
             "speedup vs serial",
             "cannot tell",
-            "only a sample of the spans was kept; the model replays every span",
+            "the model did not read this pool",
         )
         work_card = _work_type_card(pool.cpu_share, pool.verdict, pool.core_load)
     parts = [
@@ -738,14 +738,18 @@ def _pool_section(
     if pool.tasks:
         parts.append("<h3>Per task</h3>" + _task_table(pool.tasks, colour, with_pool=False))
         parts.append(_failures_table(pool, spans, include_messages))
-    if pool.sampled:
-        parts.append(
-            "<h3>What if max_workers were…</h3><p class=note>Cannot tell: the replay needs "
-            f"every task, and only {len(spans)} of this pool's {pool.tasks_total} kept their "
-            "detail. <code>tpe-insight sweep</code> measures other max_workers instead.</p>"
+    if model is not None and model.what_if:
+        sampled_note = (
+            "<p class=note>Only a sample of this pool's spans kept their detail "
+            f"({len(spans)} of {pool.tasks_total}), and the replay needs every task: the model "
+            "read the exact totals and gives ranges, not numbers. <code>tpe-insight sweep</code> "
+            "measures other max_workers instead.</p>"
+            if pool.sampled
+            else ""
         )
-    elif model is not None and model.what_if:
-        parts.append("<h3>What if max_workers were…</h3>" + _model_whatif_table(pool, model))
+        parts.append(
+            "<h3>What if max_workers were…</h3>" + sampled_note + _model_whatif_table(pool, model)
+        )
     parts.append("</section>")
     return "".join(parts)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
-from tpe_insight.patch import install, installed, uninstall
+from tpe_insight.patch import install, uninstall
 from tpe_insight.profiler.jsonout import write_summary_json
 from tpe_insight.profiler.recorder import Recorder
 from tpe_insight.profiler.report import write_report
@@ -42,8 +42,9 @@ class Profile:
     By default (``patch_stdlib=True``) it also applies :func:`tpe_insight.install` for the
     duration, so pools created through ``concurrent.futures.ThreadPoolExecutor`` (the stdlib
     import, and libraries that use it) are recorded too, as ``tpe-insight run`` records them;
-    :func:`tpe_insight.uninstall` is applied at :meth:`stop` unless install() was already in
-    effect. ``patch_stdlib=False`` records only ``tpe_insight.ThreadPoolExecutor`` pools.
+    :func:`tpe_insight.uninstall` is applied at :meth:`stop` (calls nest, so an install() the
+    program made stays in effect). ``patch_stdlib=False`` records only
+    ``tpe_insight.ThreadPoolExecutor`` pools.
     """
 
     def __init__(
@@ -64,8 +65,8 @@ class Profile:
         if self._active:
             raise RuntimeError("profile already started")
         if self.patch_stdlib:
-            self._patched = not installed()
-            install()
+            install()  # calls nest: the uninstall() in stop() undoes only this one
+            self._patched = True
         self.recorder.attach()
         self._active = True
         self._timeline = None

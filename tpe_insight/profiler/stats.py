@@ -7,10 +7,9 @@ never disagree. Everything here is exact (computed from the spans, not from hist
 Definitions (per pool instance):
 
 * **wall**: first submit to last end of the tasks that ran;
-* **serial time**: the sum of the run times, i.e. what running the same tasks one after another
-  on the caller's thread would take if each took as long as it did here;
-* **speedup**: serial time ÷ wall (what the pool bought you);
-* **utilisation**: serial time ÷ (``max_workers`` x wall);
+* **Σ run**: the sum of the run times (never divided by the wall for a "speedup": for work that
+  competes for the CPU that double-counts the waits; the speedup is the model's);
+* **utilisation**: Σ run ÷ (``max_workers`` x wall);
 * **CPU share**: thread CPU seconds ÷ run seconds; near 1 the tasks computed, near 0 they waited.
 * **core load**: thread CPU seconds ÷ the time at least one task was running: how many CPU cores
   the pool kept busy while it had work.
@@ -19,6 +18,10 @@ Why both: when several threads run pure-Python code, each task's run time includ
 waits for the GIL, so its CPU share falls to about 1/k on k busy workers and the work *looks*
 I/O-bound. The pool as a whole still keeps about one core busy, and that is what core load
 shows. The verdict is CPU-bound when either measure says so.
+
+Every claim the outputs show (work type, serial time, speedup vs serial, what-if) comes from the
+model, ``PoolStats.model`` (:mod:`tpe_insight.profiler.model`), for every pool: a sampled one is
+modelled from its exact totals.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from tpe_insight.profiler import whatif
 from tpe_insight.profiler.aggregate import LogHistogram, TaskTotals
 from tpe_insight.profiler.model import PoolModel, model_pool
 from tpe_insight.profiler.timeline import ALL_OUTCOMES, PoolRecord, Span, Timeline
@@ -44,6 +46,7 @@ __all__ = [
     "analyse",
     "busy_seconds",
     "counter_series",
+    "measured_wall",
     "percentile",
     "verdict",
 ]
@@ -197,15 +200,15 @@ class PoolStats(_Shares):
     workers_started: int
     peak_busy: int
     peak_queued: int
-    predictions: list[whatif.Prediction]
     tasks: list[TaskStats] = field(default_factory=list)
     busy: float = 0.0
     #: True when the timeline kept only a sample of this pool's spans: the totals and
-    #: percentiles are still over every span, but peaks come from the activity bins and there is
-    #: no replay (see :func:`predictions`).
+    #: percentiles are still over every span, peaks come from the activity bins, and the model
+    #: reads the totals (it cannot replay a sample: its what-if is a range).
     sampled: bool = False
-    #: The model's claims (work type, serial time, speedup, what-if): profiler/model.py; None
-    #: for a sampled pool (the model replays every span).
+    #: The model's claims (work type, serial time, speedup, what-if): profiler/model.py, the
+    #: one source of every claim and prediction the outputs show. None only for a PoolStats
+    #: made by hand.
     model: PoolModel | None = None
 
     @property
@@ -213,22 +216,10 @@ class PoolStats(_Shares):
         return sum(self.counts.values())
 
     @property
-    def speedup(self) -> float:
-        return self.run_total / self.wall if self.wall > 0 else math.nan
-
-    @property
     def utilisation(self) -> float:
         if self.wall <= 0 or self.record.max_workers <= 0:
             return math.nan
         return self.run_total / (self.record.max_workers * self.wall)
-
-    @property
-    def predicted_recorded(self) -> float:
-        """The simulation's wall time for the recorded ``max_workers`` (sanity check)."""
-        for prediction in self.predictions:
-            if prediction.recorded:
-                return prediction.wall_seconds
-        return math.nan
 
 
 @dataclass
@@ -246,10 +237,6 @@ class Analysis(_Shares):
     @property
     def counts(self) -> dict[str, int]:
         return self.timeline.counts()
-
-    @property
-    def speedup(self) -> float:
-        return self.run_total / self.wall if self.wall > 0 else math.nan
 
 
 def counter_series(spans: Iterable[Span]) -> list[tuple[float, int, int]]:
@@ -314,23 +301,13 @@ def _task_stats(pool: str, totals: TaskTotals, spans: list[Span] | None) -> Task
     )
 
 
-def predictions(
-    record: PoolRecord,
-    ran: list[Span],
-    peak_queued: int,
-    *,
-    complete: bool,
-    workers: Sequence[int] | None = None,
-) -> list[whatif.Prediction]:
-    """The what-if of one pool: the one place the outputs and ``tpe-insight sweep`` ask for a
-    prediction, so a new model replaces it here. ``workers`` defaults to the candidate counts
-    around the recorded one. Empty when nothing ran, or when the timeline kept only a sample of
-    the pool's spans (a replay of a sample would predict the wrong work)."""
-    if not ran or not complete:
-        return []
-    if workers is None:
-        workers = whatif.candidate_workers(record.max_workers, peak_queued)
-    return whatif.predict(ran, record.max_workers, workers)
+def measured_wall(spans: Iterable[Span]) -> float:
+    """The recorded wall time of the tasks that ran: first submit to last end."""
+    jobs = [s for s in spans if s.started_at is not None]
+    if not jobs:
+        return 0.0
+    first = min(s.submitted_at if s.submitted_at is not None else s.ended_at for s in jobs)
+    return max(s.ended_at for s in jobs) - first
 
 
 def analyse(timeline: Timeline) -> Analysis:
@@ -378,7 +355,7 @@ def analyse(timeline: Timeline) -> Analysis:
             series = counter_series(spans)
             peak_queued = max((q for _, q, _ in series), default=0)
             peak_busy = max((b for _, _, b in series), default=0)
-            wall = whatif.measured_wall(ran)
+            wall = measured_wall(ran)
             run_total = math.fsum(s.run_seconds for s in ran)
             cpu_total = math.fsum(s.cpu_seconds for s in ran)
             wait = Distribution.of(w for s in ran if (w := s.queue_wait) is not None)
@@ -406,11 +383,10 @@ def analyse(timeline: Timeline) -> Analysis:
                 workers_started=workers_per_pool.get(record.pool_id, 0),
                 peak_busy=peak_busy,
                 peak_queued=peak_queued,
-                predictions=predictions(record, ran, peak_queued, complete=complete),
                 tasks=task_stats,
                 busy=busy,
                 sampled=not complete,
-                model=model_pool(timeline, record, spans) if complete else None,
+                model=model_pool(timeline, record, spans),
             )
         )
 
@@ -429,7 +405,7 @@ def analyse(timeline: Timeline) -> Analysis:
 
     ran_all = [s for s in timeline.spans if s.started_at is not None]
     if timeline.dropped == 0:
-        wall_all = whatif.measured_wall(ran_all)
+        wall_all = measured_wall(ran_all)
         run_all = math.fsum(s.run_seconds for s in ran_all)
         cpu_all = math.fsum(s.cpu_seconds for s in ran_all)
         busy_all = busy_seconds(ran_all)

@@ -12,9 +12,9 @@ Two wall times per run:
   interpreter start-up and the profiler's post-processing).
 
 The table shows each count's median pool wall and its spread (min-max over the repeats) beside
-the prediction made from the profile of the first run at the first count (through
-:func:`tpe_insight.profiler.stats.predictions`, the one place a model supplies what-if
-numbers), and recommends the fewest workers whose median is within :data:`GOOD_ENOUGH` of the
+the prediction made from the profile of the first run at the first count (the model's what-if,
+:func:`tpe_insight.profiler.model.model_pool`: the one source of every prediction the outputs
+show), and recommends the fewest workers whose median is within :data:`GOOD_ENOUGH` of the
 fastest. The program's stdout and stderr go to files beside each run's profile (never into the
 table); a run that exits non-zero or leaves no profile is reported, with the tail of its stderr.
 Everything is written to ``sweep.json`` (schema: :data:`SCHEMA`, version :data:`VERSION`).
@@ -215,11 +215,8 @@ def predict_wall(
         for s in timeline.spans
         if s.pool_id == busiest.record.pool_id and s.started_at is not None
     ]
-    made = (
-        []
-        if busiest.sampled
-        else model_pool(timeline, busiest.record, spans, workers=list(workers)).what_if
-    )
+    # A sampled pool too: the model then reads the totals and gives ranges (cannot tell).
+    made = model_pool(timeline, busiest.record, spans, workers=list(workers)).what_if
     by_workers = {w.max_workers: w.predicted_wall_seconds for w in made}
     note = (
         f"predicted by the model for pool {busiest.record.label!r} #{busiest.record.pool_id} "
@@ -232,10 +229,8 @@ def predict_wall(
     ]
     if ranges:
         note += "; cannot tell (range) at " + ", ".join(ranges)
-    if not made:
-        note = "cannot tell: " + (
-            "the recorded run kept only a sample of the pool's spans" if busiest.sampled else note
-        )
+    if busiest.sampled:
+        note += " (only a sample of its spans kept their detail: the model read the totals)"
     if len(chosen) > 1:
         note += f" (the busiest of {len(chosen)} matching pools)"
     return {k: by_workers.get(k) for k in workers}, note
