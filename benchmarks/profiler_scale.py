@@ -66,6 +66,8 @@ def _run(command: list[str], env: dict[str, str]) -> dict[str, Any]:
     return {
         "wall_seconds": ended - started,
         "rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
+        # The child's CPU time (user + system): on a loaded machine, steadier than the wall.
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "after_last_line_seconds": ended - last_line_at[0],
     }
 
@@ -96,6 +98,7 @@ def measure(tasks: int, rounds: int) -> dict[str, Any]:
                     result["report_mb"] = (out / "report.html").stat().st_size / 2**20
                     profiled.append(result)
     ratios = [p["wall_seconds"] / q["wall_seconds"] for p, q in zip(profiled, plain, strict=True)]
+    cpu_ratios = [p["cpu_seconds"] / q["cpu_seconds"] for p, q in zip(profiled, plain, strict=True)]
 
     def med(rows: list[dict[str, Any]], key: str) -> float:
         return statistics.median(row[key] for row in rows)
@@ -111,6 +114,11 @@ def measure(tasks: int, rounds: int) -> dict[str, Any]:
             "ratio": statistics.median(ratios),
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
+            "plain_cpu_seconds": med(plain, "cpu_seconds"),
+            "profiled_cpu_seconds": med(profiled, "cpu_seconds"),
+            "cpu_ratio": statistics.median(cpu_ratios),
+            "cpu_ratio_min": min(cpu_ratios),
+            "cpu_ratio_max": max(cpu_ratios),
             "plain_rss_mb": med(plain, "rss_mb"),
             "profiled_rss_mb": med(profiled, "rss_mb"),
             "post_processing_seconds": med(profiled, "after_last_line_seconds"),
@@ -129,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     print(
         f"{'tasks':>9}  {'plain':>8}  {'profiled':>8}  {'ratio (min-max)':>17}  "
-        f"{'RSS plain':>9}  {'RSS prof':>8}  {'post-proc':>9}  {'trace':>8}  {'report':>8}"
+        f"{'CPU ratio (min-max)':>19}  {'RSS plain':>9}  {'RSS prof':>8}  {'post-proc':>9}  "
+        f"{'trace':>8}  {'report':>8}"
     )
     for tasks in (int(t) for t in args.tasks.split(",")):
         result = measure(tasks, args.rounds)
@@ -138,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{tasks:>9}  {m['plain_wall_seconds']:>6.2f} s  {m['profiled_wall_seconds']:>6.2f} s  "
             f"x{m['ratio']:.2f} ({m['ratio_min']:.2f}-{m['ratio_max']:.2f})  "
+            f"x{m['cpu_ratio']:.2f} ({m['cpu_ratio_min']:.2f}-{m['cpu_ratio_max']:.2f})  "
             f"{m['plain_rss_mb']:>6.0f} MB  {m['profiled_rss_mb']:>5.0f} MB  "
             f"{m['post_processing_seconds']:>7.2f} s  {m['trace_mb']:>5.1f} MB  "
             f"{m['report_mb']:>5.2f} MB",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -34,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tpe_insight.demo_data import (
     DemoError,
@@ -49,16 +50,19 @@ from tpe_insight.demo_data import (
 from tpe_insight.pgcluster import ClusterError, ThrowawayCluster
 
 # The optional extra: without it this module still imports (the SQLite demo imports it), and
-# the PostgreSQL demo says what to install.
-try:
+# the PostgreSQL demo says what to install. Imported by require_psycopg(), which every entry
+# point that talks to a server calls first, not here: this module is imported by the SQLite
+# demo and so by the ``tpe-insight`` CLI, and executing psycopg costs about 0.2 s of CPU, paid
+# by every ``tpe-insight run`` that never touches PostgreSQL. (A plain import in a function,
+# not importlib's LazyLoader: that one is not thread-safe before CPython 3.12.3, and a profiled
+# program that imports psycopg itself would get the lazy module.)
+if TYPE_CHECKING:
     import psycopg
+    import psycopg.conninfo
     import psycopg.errors
-    from psycopg import conninfo
-    from psycopg_pool import ConnectionPool, PoolTimeout
-except ImportError as exc:
-    _MISSING: ImportError | None = exc
+    import psycopg_pool
 else:
-    _MISSING = None
+    psycopg = psycopg_pool = None
 
 __all__ = [
     "SCHEMA",
@@ -92,8 +96,9 @@ def _one_line(exc: BaseException) -> str:
 
 def connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
     """A connection with the demo's session options, or a one-line :class:`DemoError`."""
+    require_psycopg()
     try:
-        params = conninfo.conninfo_to_dict(dsn)
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
         raise DemoError(f"malformed --dsn: {_one_line(exc)}") from None
     where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
@@ -182,7 +187,8 @@ class PostgresRunner:
     flight have ended.
     """
 
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: psycopg_pool.ConnectionPool[Any]) -> None:
+        require_psycopg()
         self.pool = pool
         self._lock = threading.Lock()
         self._ended = threading.Condition(self._lock)  # notified when a query leaves the server
@@ -213,7 +219,7 @@ class PostgresRunner:
             raise  # ours (fail-fast), or the server's statement_timeout: the task's outcome
         except psycopg.OperationalError as exc:  # the server went away under the query
             raise DemoError(f"lost the server during {query.name}: {_one_line(exc)}") from None
-        except PoolTimeout as exc:
+        except psycopg_pool.PoolTimeout as exc:
             raise DemoError(
                 f"no connection to the server within {POOL_TIMEOUT_S} s for {query.name}"
                 f" (is it still up?): {_one_line(exc)}"
@@ -253,13 +259,14 @@ class PostgresRunner:
         return asked
 
 
-def open_pool(dsn: str, size: int) -> ConnectionPool[Any]:
+def open_pool(dsn: str, size: int) -> psycopg_pool.ConnectionPool[Any]:
     """``size`` connections, opened now, with the demo's session options.
 
     Autocommit: the queries are single SELECTs, and a cancelled one then leaves its connection
     idle at once, not idle in an aborted transaction until the pool rolls it back.
     """
-    pool: ConnectionPool[Any] = ConnectionPool(
+    require_psycopg()
+    pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
         dsn,
         min_size=size,
         max_size=size,
@@ -275,7 +282,7 @@ def open_pool(dsn: str, size: int) -> ConnectionPool[Any]:
     )
     try:
         pool.open(wait=True, timeout=POOL_TIMEOUT_S)
-    except PoolTimeout as exc:
+    except psycopg_pool.PoolTimeout as exc:
         pool.close(timeout=1)
         raise DemoError(f"could not open {size} connections: {_one_line(exc)}") from None
     return pool
@@ -297,7 +304,7 @@ class PostgresBackend:
         require_psycopg()
         self.broken_error: type[BaseException] = psycopg.errors.UndefinedColumn
         self.cluster = cluster
-        self.pool: ConnectionPool[Any] | None = None
+        self.pool: psycopg_pool.ConnectionPool[Any] | None = None
         #: Run last by :meth:`close` (``open_backend`` restores the SIGTERM handler there).
         self.on_close: Callable[[], object] = lambda: None
         with connect(dsn) as conn:
@@ -388,12 +395,22 @@ def _sigterm_as_exit() -> Callable[[], object]:
 
 
 def require_psycopg() -> None:
-    """:class:`DemoError` naming the extra when psycopg or psycopg_pool is missing."""
-    if _MISSING is not None:
+    """Import psycopg and psycopg_pool (once); :class:`DemoError` naming the extra when either
+    is missing."""
+    global psycopg, psycopg_pool
+    if psycopg_pool is not None:
+        return
+    try:
+        driver = importlib.import_module("psycopg")
+        importlib.import_module("psycopg.conninfo")
+        importlib.import_module("psycopg.errors")
+        pool_module = importlib.import_module("psycopg_pool")
+    except ImportError as exc:
         raise DemoError(
             "the PostgreSQL demo needs psycopg 3 and psycopg_pool: pip install"
-            f" 'tpe-insight[postgres]' ({_MISSING})"
-        )
+            f" 'tpe-insight[postgres]' ({exc})"
+        ) from None
+    psycopg, psycopg_pool = driver, pool_module
 
 
 def open_backend(args: argparse.Namespace, out: Callable[[str], None]) -> PostgresBackend:

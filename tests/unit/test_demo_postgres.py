@@ -302,3 +302,19 @@ def test_latency_is_refused_on_postgres(capsys: pytest.CaptureFixture[str]) -> N
         demo.main(["--dsn", "postgresql://u@h/db", "--latency", "0.1"])
     assert info.value.code == 2
     assert "on PostgreSQL the wait is real" in capsys.readouterr().err
+
+
+def test_the_cli_does_not_execute_psycopg_until_the_postgres_demo_needs_it() -> None:
+    """``tpe-insight run`` imports the demo modules (through the CLI) but must not pay for
+    importing psycopg; the PostgreSQL demo's ``require_psycopg`` then imports it."""
+    program = (
+        "import sys, json; import tpe_insight.cli; from tpe_insight import demo_postgres;"
+        " before = ['psycopg' in sys.modules, 'psycopg_pool' in sys.modules];"
+        " demo_postgres.require_psycopg();"
+        " after = ['psycopg' in sys.modules, 'psycopg_pool' in sys.modules];"
+        " print(json.dumps([before, after, callable(demo_postgres.psycopg.connect)]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip() == "[[false, false], [true, true], true]", proc.stderr

@@ -26,6 +26,7 @@ is fixed (about 1,600 buckets at most, usually a few dozen per task label).
 
 from __future__ import annotations
 
+import bisect
 import collections
 import heapq
 import itertools
@@ -60,7 +61,6 @@ ZERO_BELOW = 1e-9
 
 _INV_LOG_GAMMA = 1.0 / math.log(GAMMA)
 
-_first = operator.itemgetter(0)
 
 #: Time bins per pool in :class:`PoolActivity` (the queue-depth / busy-workers chart and trace
 #: counters). Bins double in width (pairs merge) when the pool runs past the last one.
@@ -113,15 +113,10 @@ class LogHistogram:
         low, high = min(values), max(values)
         self.min = min(self.min, low)
         self.max = max(self.max, high)
-        self.buckets.update(
-            map(
-                math.ceil,
-                map(
-                    _INV_LOG_GAMMA.__mul__,
-                    map(math.log, map(max, values, itertools.repeat(ZERO_BELOW))),
-                ),
-            )
-        )
+        # The clamp to ZERO_BELOW is one more C pass over the batch: skipped when no value needs
+        # it (the usual case), with the same buckets.
+        floored = values if low >= ZERO_BELOW else map(max, values, itertools.repeat(ZERO_BELOW))
+        self.buckets.update(map(math.ceil, map(_INV_LOG_GAMMA.__mul__, map(math.log, floored))))
 
     def merge(self, other: LogHistogram) -> None:
         """Add ``other``'s counts to this one (exact: buckets are shared by every histogram)."""
@@ -381,27 +376,31 @@ class PoolActivity:
         if not times:
             return
         origin, width = self.origin, self.width
-        if min(times) < origin:  # a clock that is not the pool's: clamp to its creation
+        # Sorted first: a list of floats sorts with CPython's float-specialised comparison, in
+        # near-linear time on spans that arrive nearly in time order, and the bin index is
+        # monotonic in the time, so the indices come out sorted too. fsum is correctly
+        # rounded, so the order inside a bin does not change its sum.
+        times = sorted(times)
+        if times[0] < origin:  # a clock that is not the pool's: clamp to its creation
             times = [max(time, origin) for time in times]
         indices = list(
             map(int, map((1.0 / width).__mul__, map(operator.sub, times, itertools.repeat(origin))))
         )
         last = ACTIVITY_BINS - 1
-        if max(indices) > last:
+        if indices[-1] > last:
             indices = [min(index, last) for index in indices]
-        if min(indices) == max(indices):
-            groups: Any = ((indices[0], times),)
-        else:
-            groups = (
-                (index, [time for _index, time in group])
-                for index, group in itertools.groupby(
-                    sorted(zip(indices, times, strict=True)), key=_first
-                )
-            )
-        for index, members in groups:
-            count = len(members)
+        # One run of equal indices per bin: found by bisection, summed by slices (in C), so the
+        # Python work is per distinct bin (a batch of short tasks touches a handful), not per
+        # event.
+        position, size = 0, len(indices)
+        while position < size:
+            index = indices[position]
+            end = size if indices[-1] == index else bisect.bisect_right(indices, index, position)
+            count = end - position
+            members = times[position:end]
             bins[index] += sign * (count * (origin + (index + 1) * width) - math.fsum(members))
             steps[index + 1] = steps.get(index + 1, 0.0) + sign * count
+            position = end
 
     def _settle(self) -> None:
         """Turn the steps into bin integrals; steps past the last bin are kept (a later
