@@ -26,20 +26,16 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from benchmarks.configs import by_name
 from benchmarks.conftest import RunWorkload
 from benchmarks.harness import Record, env_int, interleave, record, rounds
+from benchmarks.speedup import WORKER_COUNTS, speedup_values
 from tpe_insight import ThreadPoolExecutor, demo_postgres, fail_fast, named
 from tpe_insight.demo import (
     BROKEN_QUERY,
     QUERIES,
     Variables,
-    build_concurrently,
-    build_serially,
 )
 from tpe_insight.pgcluster import ThrowawayCluster
-
-WORKER_COUNTS = (1, 2, 4, 8)
 
 
 @pytest.fixture(scope="module")
@@ -61,32 +57,9 @@ def runner(postgres: ThrowawayCluster) -> Iterator[demo_postgres.PostgresRunner]
 
 def test_postgres_speedup(run_workload: RunWorkload, runner: demo_postgres.PostgresRunner) -> None:
     runner.begin_run()  # nothing may fail here; a previous failing run must not stop this one
-    expected = build_serially(runner, QUERIES)
-    configs = by_name("stdlib", "default")
-    names = ["serial"] + [f"{c.name} w={w}" for w in WORKER_COUNTS for c in configs]
-    makers = {f"{c.name} w={w}": (c, w) for w in WORKER_COUNTS for c in configs}
-
-    def run_once(name: str) -> float:
-        result: Variables
-        if name == "serial":
-            start = time.perf_counter()
-            result = build_serially(runner, QUERIES)
-            elapsed = time.perf_counter() - start
-        else:
-            config, workers = makers[name]
-            pool = config.make(workers)
-            try:
-                start = time.perf_counter()
-                # build_concurrently is typed for our class; the stdlib pool is duck-compatible
-                result = build_concurrently(pool, runner, QUERIES)  # type: ignore[arg-type]
-                elapsed = time.perf_counter() - start
-            finally:
-                pool.shutdown()
-        assert result == expected
-        return elapsed * 1e3
 
     def workload() -> Record:
-        values = interleave(names, run_once, rounds(5))
+        values = speedup_values(runner, rounds(5))
         return record(
             "postgres_speedup",
             f"demo PostgreSQL (local server, same 2 cores): {len(QUERIES)} queries;"

@@ -11,24 +11,18 @@ database server, and the curve follows the number of workers.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from benchmarks.configs import by_name
 from benchmarks.conftest import RunWorkload
-from benchmarks.harness import Record, env_int, interleave, record, rounds
+from benchmarks.harness import Record, env_int, record, rounds
+from benchmarks.speedup import speedup_values
 from tpe_insight.demo import (
     QUERIES,
     VariableRunner,
-    Variables,
-    build_concurrently,
-    build_serially,
     ensure_database,
 )
-
-WORKER_COUNTS = (1, 2, 4, 8)
 
 
 @pytest.fixture(scope="module")
@@ -43,32 +37,9 @@ def database() -> Path:
 @pytest.mark.parametrize("latency_ms", [0, 50])
 def test_sqlite_speedup(run_workload: RunWorkload, database: Path, latency_ms: int) -> None:
     runner = VariableRunner(database, latency_ms / 1000)
-    expected = build_serially(runner, QUERIES)
-    configs = by_name("stdlib", "default")
-    names = ["serial"] + [f"{c.name} w={w}" for w in WORKER_COUNTS for c in configs]
-    makers = {f"{c.name} w={w}": (c, w) for w in WORKER_COUNTS for c in configs}
-
-    def run_once(name: str) -> float:
-        result: Variables
-        if name == "serial":
-            start = time.perf_counter()
-            result = build_serially(runner, QUERIES)
-            elapsed = time.perf_counter() - start
-        else:
-            config, workers = makers[name]
-            pool = config.make(workers)
-            try:
-                start = time.perf_counter()
-                # build_concurrently is typed for our class; the stdlib pool is duck-compatible
-                result = build_concurrently(pool, runner, QUERIES)  # type: ignore[arg-type]
-                elapsed = time.perf_counter() - start
-            finally:
-                pool.shutdown()
-        assert result == expected
-        return elapsed * 1e3
 
     def workload() -> Record:
-        values = interleave(names, run_once, rounds())
+        values = speedup_values(runner, rounds())
         return record(
             f"sqlite_{latency_ms}ms",
             f"demo SQLite: {len(QUERIES)} queries, simulated round trip {latency_ms} ms/query;"
