@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -269,3 +270,34 @@ def test_run_refuses_a_bad_serve_port(tmp_path: Path, program: Path) -> None:
     result = _tpe("run", "--serve", "70000", str(program), cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("tpe-insight: error: --serve needs a port")
+
+
+GC_PROBE = textwrap.dedent(
+    """
+    import gc
+
+    class Node:
+        pass
+
+    def main():
+        node = Node()
+        node.self = node  # a cycle: only the collector frees it
+        del node
+        print("frozen", gc.get_freeze_count() > 0, "collected", gc.collect() > 0)
+
+    main()
+    """
+)
+
+
+def test_run_freezes_what_exists_before_the_program_and_hands_it_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While the program runs, the objects that were there before it are frozen (the collector
+    skips them), its own garbage is still collected, and unfreeze() restores the state."""
+    program = tmp_path / "gc_probe.py"
+    program.write_text(GC_PROBE)
+    assert gc.get_freeze_count() == 0
+    assert cli.main(["run", "--out", str(tmp_path / "out"), str(program)]) == 0
+    assert capsys.readouterr().out.strip() == "frozen True collected True"
+    assert gc.get_freeze_count() == 0
