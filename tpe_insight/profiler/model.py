@@ -724,8 +724,12 @@ def _claims(
         assert rho is not None
         # Our threads queued for cores and got `rho` of them: that is the process's share of a
         # loaded machine (Linux shares CPU between cgroups / autogroups first, so more threads
-        # of ours would not get more), and what a lone thread could use at most.
-        effective = min(float(cores), rho)
+        # of ours would not get more), and what a lone thread could use at most. Threads that
+        # wanted less than a core between them (I/O that computes a little) were not held to
+        # `rho` cores, they got `rho / runnable` of the core time they wanted: a lone thread
+        # gets at least that share of a core.
+        assert demand_rate is not None
+        effective = min(float(cores), max(rho, rho / demand_rate))
 
     # Attribution of the sleep: (point, low, high) seconds of contention, and the GIL share.
     # `runnable` is the pool's rate of CPU plus run-queue wait while several tasks ran: how many
