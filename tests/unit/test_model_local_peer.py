@@ -86,6 +86,7 @@ def test_a_saturated_machine_turns_the_claim_into_a_range_that_holds_the_serial_
     assert peer is not None
     assert peer.other_cores == pytest.approx(2.8 / WALL)
     assert peer.cores == 2
+    assert peer.changed_claim  # a point (x4.0) became a range: the lint and the reason say so
     # Saturated the whole wall: 4 requests in flight at most, the others' CPU 2.8 s less the
     # two readings' tick error (2 x 2 CPUs x 0.01 s): 4 x 1.44 - 2.76 = 3.0 s at most.
     assert peer.excess_seconds == pytest.approx(4 * WALL - (2.8 - 0.04))
@@ -121,6 +122,8 @@ def test_a_quiet_machine_keeps_the_point_claim() -> None:
     assert model.local_peer is not None
     # The docs' figures: saturated at most (0.08 + 0.03 + 0.04) / 2 s, 4 requests in flight.
     assert model.local_peer.excess_seconds == pytest.approx(4 * 0.075)
+    assert not model.local_peer.changed_claim
+    assert "other processes" not in model.reason
     assert model.speedup.value == pytest.approx(4.0)
     assert model.speedup.low == pytest.approx((5.76 - 0.24 - 0.30) / WALL)
     assert model.serial_seconds.value == pytest.approx(8 * 0.72)

@@ -20,9 +20,9 @@ code                      fires when
                           cores, no further.
 ``local-peer``            the model calls the work I/O (or mixed) and other processes on this
                           machine used the cores while the pool ran enough that, if they are
-                          what its tasks wait on (a database on this machine), the speedup is
-                          "cannot tell" (see ``model.local_peer``): says how many cores they
-                          used and the speedup's range.
+                          what its tasks wait on (a database on this machine), the speedup
+                          turns from a point into "cannot tell" (``LocalPeer.changed_claim``):
+                          says how many cores they used and the speedup's range.
 ``nested-wait``           a running task was blocked in ``Future.result()`` / ``wait()`` /
                           ``as_completed()`` while every worker of its pool was busy and a task
                           it submitted to that same pool was still queued: the child needs a
@@ -167,7 +167,7 @@ def check(analysis: Analysis) -> Iterator[Lint]:
         if (
             model is not None
             and peer is not None
-            and peer.excess_seconds > 0
+            and peer.changed_claim
             and model.speedup.value is None
         ):
             yield Lint(

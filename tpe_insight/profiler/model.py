@@ -39,7 +39,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from tpe_insight.profiler.aggregate import TaskTotals
@@ -197,6 +197,9 @@ class LocalPeer:
     #: Most seconds of the pool's waiting that were the peer's queueing for a core (time that
     #: a serial run would not spend): removed from the serial time's low end.
     excess_seconds: float
+    #: Whether that turned a point claim (serial time or speedup) into "cannot tell": what the
+    #: ``local-peer`` lint and the reason report.
+    changed_claim: bool = False
 
 
 @dataclass
@@ -834,6 +837,7 @@ def _claims(
     # got `rho`. The band of cores another run may get is that observation both ways, from
     # "as much more held back" (rho² / wanted) to "not held back" (wanted), capped at the cores.
     peer: LocalPeer | None = None
+    unaware = serial  # the serial claim without the observation of the machine
     if inputs.machine is not None and work_type in ("io", "mixed") and wall > 0:
         peer = local_peer(
             inputs.machine,
@@ -850,12 +854,6 @@ def _claims(
             serial = Estimate.of(serial_for(contention[0]), min(serial.low, peer_low), serial.high)
             if run_total < MIN_RUN_SECONDS:
                 serial = Estimate(None, serial.low, serial.high)
-            reason += (
-                f"; other processes on this machine used {peer.other_cores:.1f} of "
-                f"{peer.cores} core(s) while it ran: if its tasks wait on them (a server on "
-                f"this machine), up to {peer.excess_seconds:.2f} s of the waiting was that "
-                "server queueing for a core"
-            )
     band = (effective, effective)
     if loaded and work_type == "cpu_parallel":
         assert rho is not None
@@ -863,6 +861,21 @@ def _claims(
         wanted = min(float(cores), demand_rate)
         band = (max(1e-3, min(effective, rho * rho / wanted)), max(effective, wanted))
     speedup = _speedup(serial, cpu_total, wall, effective, band, mean_n, rho)
+    if peer is not None and serial is not unaware:
+        before = _speedup(unaware, cpu_total, wall, effective, band, mean_n, rho)
+        changed = (unaware.value is not None and serial.value is None) or (
+            before.value is not None and speedup.value is None
+        )
+        peer = replace(peer, changed_claim=changed)
+        if changed:
+            # Said in words only where it turned a point claim into "cannot tell": elsewhere
+            # the claim was a range already, or the machine was quiet enough not to matter.
+            reason += (
+                f"; other processes on this machine used {peer.other_cores:.1f} of "
+                f"{peer.cores} core(s) while it ran: if its tasks wait on them (a server on "
+                f"this machine), up to {peer.excess_seconds:.2f} s of the waiting was that "
+                "server queueing for a core"
+            )
 
     model = PoolModel(
         pool_id=record.pool_id,
