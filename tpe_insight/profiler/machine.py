@@ -65,16 +65,22 @@ def parse_proc_stat(text: str, cpus: Collection[int] | None) -> tuple[float, int
     and how many lines were counted; None if no such line parses."""
     busy = 0
     counted = 0
+    seen_cpu = False
     for line in text.splitlines():
-        if not line.startswith("cpu") or line.startswith("cpu "):
+        if not line.startswith("cpu"):
+            if seen_cpu:
+                break  # the cpu lines come first, together; the rest (intr, ...) is long
+            continue
+        seen_cpu = True
+        if line.startswith("cpu "):
             continue  # the aggregate "cpu" line covers every CPU, ours or not
         name, _, rest = line.partition(" ")
         try:
             index = int(name[3:])
             if cpus is not None and index not in cpus:
                 continue
-            fields = [int(value) for value in rest.split()]
-            busy += sum(fields[i] for i in _BUSY_FIELDS if i < len(fields))
+            fields = rest.split()
+            busy += sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
         except ValueError:
             continue
         counted += 1
@@ -122,8 +128,16 @@ def read_cpu(
 
 
 def _read_text(path: str) -> str:
-    with open(path, encoding="ascii", errors="replace") as handle:
-        return handle.read()
+    """The file's text through a raw descriptor: a third of the cost of ``open()`` in text mode
+    (~15 µs here), which matters to a program that makes a pool per call."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("ascii", errors="replace")
 
 
 def window_between(
