@@ -23,6 +23,11 @@ the pool at about one core however many tasks run. Hence three kinds of work:
   recording cannot separate the explanations (one task at a time shows CPU but never whether it
   holds the GIL).
 
+A server on this machine that the tasks wait on (a localhost database) is CPU on the same
+cores that the spans do not show: from ``/proc/stat`` the model sees what the other processes
+used while the pool ran and bounds how much of the waiting may have been that server queueing
+for a core (:func:`local_peer`), widening the serial time's low end.
+
 A loaded machine (another process on the cores) shows as run-queue delay, so it does not turn
 CPU work into "I/O": the delay is core contention, removed from the serial estimate, and the
 what-if gives the pool the share of the cores it got (Linux shares CPU per cgroup/autogroup
@@ -832,10 +837,6 @@ def _claims(
         evidence=evidence,
         awake=awake,
     )
-    # Between runs the load on a shared machine changes, and with it the cores a run gets.
-    # The profile saw how far the load held its threads back: they wanted `wanted` cores and
-    # got `rho`. The band of cores another run may get is that observation both ways, from
-    # "as much more held back" (rho² / wanted) to "not held back" (wanted), capped at the cores.
     peer: LocalPeer | None = None
     unaware = serial  # the serial claim without the observation of the machine
     if inputs.machine is not None and work_type in ("io", "mixed") and wall > 0:
@@ -854,6 +855,10 @@ def _claims(
             serial = Estimate.of(serial_for(contention[0]), min(serial.low, peer_low), serial.high)
             if run_total < MIN_RUN_SECONDS:
                 serial = Estimate(None, serial.low, serial.high)
+    # Between runs the load on a shared machine changes, and with it the cores a run gets.
+    # The profile saw how far the load held its threads back: they wanted `wanted` cores and
+    # got `rho`. The band of cores another run may get is that observation both ways, from
+    # "as much more held back" (rho² / wanted) to "not held back" (wanted), capped at the cores.
     band = (effective, effective)
     if loaded and work_type == "cpu_parallel":
         assert rho is not None
