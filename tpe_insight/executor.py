@@ -289,9 +289,12 @@ class ThreadPoolExecutor(StdlibThreadPoolExecutor):
         except BaseException as exc:
             ThreadPoolExecutor._submit_failed(self, task, exc, future, shard, before)
             raise
-        hooks = state.pool.hooks.task_submitted
-        if hooks:
-            dispatch(state.pool.series, hooks, task.info, submitted_at)
+        # Inlined like run_task's hook loops: a dispatch() call per submit is one more frame.
+        for hook in task.on_submitted:
+            try:
+                hook(task.info, submitted_at)
+            except Exception as hook_exc:
+                report_failure(task.pool.series, hook, hook_exc)
         return future
 
     def _submit_failed(

@@ -222,7 +222,8 @@ class Recorder(Sink):
         ident = _get_ident()
         if ident not in self._thread_names:
             self._thread_names[ident] = labels.thread_name(threading.current_thread().name)
-        if self._worker_pool.get(ident) == task.pool.pool_id:
+        own = self._worker_pool.get(ident)  # None unless a worker submits: no pool_id read
+        if own is not None and own == task.pool.pool_id:
             self._nested.append((task, submitted_at, ident))
 
     def task_started(
@@ -231,7 +232,8 @@ class Recorder(Sink):
         """Runs in the worker: note the running task, for the stuck-task report, and the start
         of a task a worker submitted to its own pool (one dict lookup for the others)."""
         self._running[_get_ident()] = (task, started_at, submitted_at)
-        if self._worker_pool.get(submitter) == task.pool.pool_id:
+        own = self._worker_pool.get(submitter)
+        if own is not None and own == task.pool.pool_id:
             self._nested_started.append((task, submitted_at))
 
     def task_finished(
