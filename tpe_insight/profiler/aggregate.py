@@ -387,23 +387,28 @@ class PoolActivity:
             run_in = [b for b in started if b is not None]
             run_out = [e for b, e in zip(started, ended, strict=True) if b is not None]
         else:
-            queue_in, queue_out, run_in, run_out = (
-                list(submitted),
-                list(started),
-                list(started),
-                list(ended),
-            )
-        self._events(self.queued, self._queued_steps, queue_in, 1.0)
-        self._events(self.queued, self._queued_steps, queue_out, -1.0)
-        self._events(self.busy, self._busy_steps, run_in, 1.0)
-        self._events(self.busy, self._busy_steps, run_out, -1.0)
+            # Every span ran: its start leaves the queue and enters the run at the same time, so
+            # those events are sorted and binned once for both (same additions per bin, in the
+            # same order, as two separate passes).
+            queued, busy = (self.queued, self._queued_steps), (self.busy, self._busy_steps)
+            self._events(submitted, ((*queued, 1.0),))
+            self._events(started, ((*queued, -1.0), (*busy, 1.0)))
+            self._events(ended, ((*busy, -1.0),))
+            return
+        self._events(queue_in, ((self.queued, self._queued_steps, 1.0),))
+        self._events(queue_out, ((self.queued, self._queued_steps, -1.0),))
+        self._events(run_in, ((self.busy, self._busy_steps, 1.0),))
+        self._events(run_out, ((self.busy, self._busy_steps, -1.0),))
 
     def _events(
-        self, bins: list[float], steps: dict[int, float], times: Sequence[float], sign: float
+        self,
+        times: Sequence[float],
+        targets: Sequence[tuple[list[float], dict[int, float], float]],
     ) -> None:
-        """Add events of one sign, column-wise: bin indices through ``map`` (in C), then one
-        update per distinct bin (a batch of short tasks touches a handful of bins): the bin
-        gets ``sign * sum(end of bin - time)`` and a step of ``sign * count`` after it."""
+        """Add events at ``times`` to each ``(bins, steps, sign)`` target, column-wise: bin
+        indices through ``map`` (in C), then one update per distinct bin (a batch of short tasks
+        touches a handful of bins): the bin gets ``sign * sum(end of bin - time)`` and a step of
+        ``sign * count`` after it."""
         if not times:
             return
         origin, width = self.origin, self.width
@@ -429,8 +434,10 @@ class PoolActivity:
             end = size if indices[-1] == index else bisect.bisect_right(indices, index, position)
             count = end - position
             members = times[position:end]
-            bins[index] += sign * (count * (origin + (index + 1) * width) - math.fsum(members))
-            steps[index + 1] = steps.get(index + 1, 0.0) + sign * count
+            value = count * (origin + (index + 1) * width) - math.fsum(members)
+            for bins, steps, sign in targets:
+                bins[index] += sign * value
+                steps[index + 1] = steps.get(index + 1, 0.0) + sign * count
             position = end
 
     def _settle(self) -> None:
