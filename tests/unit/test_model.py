@@ -329,3 +329,111 @@ def test_a_long_recording_is_replayed_in_groups_with_the_same_answer() -> None:
     what_if = _what_if(model)
     assert what_if[1].predicted_wall_seconds == pytest.approx(100.0, rel=0.01)
     assert what_if[2].predicted_wall_seconds == pytest.approx(50.0, rel=0.01)
+
+
+def test_io_on_a_loaded_machine_is_not_capped_at_the_cpu_it_asked_for() -> None:
+    """Four sleepers on two cores of a busy machine: each task 5 ms of CPU in 0.1 s, and 15 ms
+    queued for a core when it woke. They used rho = 0.2 cores of the 0.8 they wanted (CPU +
+    run-queue wait): the load left them a quarter of the core time they asked for, so a pool
+    that wanted both cores would get 0.5, not the 0.2 these sleepers happened to use. Capped at
+    0.2, the replay would make the CPU the bottleneck: 8 workers "no better than 4"."""
+    spans = _lanes(8, lanes=4, run=0.1, cpu=0.005)
+    (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.03)))
+    assert model.work_type == "io"
+    assert model.concurrent_cpu_rate == pytest.approx(0.2)
+    assert model.effective_cores == pytest.approx(2 * 0.2 / 0.8)
+    assert model.core_band == pytest.approx((0.5, 0.5))
+    serial = model.serial_seconds.value
+    assert serial == pytest.approx(8 * (0.1 - 0.015))
+    # A lone thread's CPU (0.04 s) at half a core: 0.04 s more, not 0.04 x (1 / 0.2 - 1).
+    assert model.speedup.value == pytest.approx((serial + 0.04) / 0.2)
+    # The replay runs the work without the wake-up queueing (0.17 s for the recorded 0.2 s);
+    # the calibration puts it back in every prediction, CPU uncapped.
+    assert model.calibration == pytest.approx(0.2 / 0.17)
+    what_if = _what_if(model)
+    assert what_if[1].predicted_wall_seconds == pytest.approx(0.8)
+    assert what_if[2].predicted_wall_seconds == pytest.approx(0.4)
+    eight = what_if[8]
+    assert eight.predicted_wall_seconds is None
+    # Low end: each task's 0.07 s of work at least (0.1 s less its queueing and the 0.015 s of
+    # neighbours' CPU that could explain its sleep), eight at once.
+    assert eight.low == pytest.approx(0.07)
+    assert eight.high == pytest.approx(0.2)
+
+
+def test_gil_bound_work_on_a_loaded_machine_gives_the_walls_as_a_range() -> None:
+    """GIL-bound tasks (rho = 0.75: the GIL holder got three quarters of its core, queued for it
+    the rest) on a busy machine, three workers. The work is 0.45 s of CPU on one core; this
+    run took 0.6 s because of the load, and the next run's load is unknown: from as much more
+    held back (0.75² of a core: 0.8 s) to none (0.45 s). The walls are that range, "cannot
+    tell", at every worker count; the speedup is not: serial and pool both get one thread's
+    share of a core, whatever it is."""
+    spans = _lanes(6, lanes=3, run=0.3, cpu=0.075)
+    queue = dict.fromkeys((1, 2, 3), 0.1)  # 0.05 s per task
+    (model,) = model_timeline(_timeline(spans, max_workers=3, run_queue=queue))
+    assert model.work_type == "gil"
+    assert model.concurrent_cpu_rate == pytest.approx(0.75)
+    assert model.effective_cores == pytest.approx(0.75)
+    assert model.core_band == pytest.approx((0.75**2, 1.0))
+    assert model.serial_seconds.value == pytest.approx(0.45)
+    assert model.speedup.value == pytest.approx(1.0)
+    assert model.calibration == pytest.approx(1.0)
+    what_if = _what_if(model)
+    assert what_if[3].recorded
+    for k in (1, 2, 3, 4):
+        assert what_if[k].predicted_wall_seconds is None
+        assert what_if[k].high == pytest.approx(0.45 / 0.75**2)
+    assert [what_if[k].low for k in (1, 2, 3)] == pytest.approx([0.45] * 3)
+    # Four workers were never seen: the floor is the GIL-holding share of the CPU (at least
+    # 90%, "gil") on one core.
+    assert what_if[4].low == pytest.approx(0.9 * 0.45)
+
+
+def _fifo(
+    jobs: list[tuple[float, int | None]], workers: int, pick: float
+) -> list[tuple[float, float, float, int]]:
+    """A FIFO pool that takes ``pick`` seconds to start each task (a slow machine). Jobs are
+    (seconds, the parent whose end submits it, or None: submitted at 0); returns (submitted,
+    started, ended, worker) per job."""
+    free = [0.0] * workers
+    ready = {i: 0.0 for i, (_, parent) in enumerate(jobs) if parent is None}
+    queue = sorted(ready)
+    done: dict[int, tuple[float, float, float, int]] = {}
+    while queue:
+        i = queue.pop(0)
+        worker = min(range(workers), key=lambda w: free[w])
+        start = max(free[worker], ready[i]) + pick
+        free[worker] = start + jobs[i][0]
+        done[i] = (ready[i], start, free[worker], worker + 1)
+        for child, (_, parent) in enumerate(jobs):
+            if parent == i:
+                ready[child] = free[worker]
+                queue.append(child)
+        queue.sort(key=lambda j: ready[j])
+    return [done[i] for i in range(len(jobs))]
+
+
+def test_the_low_end_beyond_the_recorded_concurrency_is_a_bound_no_run_beats() -> None:
+    """12 parents that wait 10 ms and then submit 3 children of 10 ms each, recorded on 4
+    workers of a slow machine (1 ms to start each task): the measured wall is longer than the
+    replay, and the calibration scales every prediction up. At 8 workers (more than ever ran at
+    once) the low end is not the scaled replay, which a run on a quieter machine beats, but
+    what no run can beat: 48 x 10 ms of waiting on 8 workers (and the 20 ms chain)."""
+    jobs: list[tuple[float, int | None]] = [(0.01, None)] * 12
+    jobs += [(0.01, parent) for parent in range(12) for _ in range(3)]
+    recorded = _fifo(jobs, 4, 0.001)
+    spans = []
+    for (submitted, started, ended, worker), (_, parent) in zip(recorded, jobs, strict=True):
+        # A child is submitted by its parent's worker as the parent ends (nested, offset 1).
+        by = None if parent is None else recorded[parent][3]
+        spans.append(_span("t", submitted, started, ended, worker, submitter_worker=by))
+    (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.0)))
+    assert model.dependencies == 36
+    assert model.work_type == "io"
+    assert model.calibration > 1.05  # the replay starts tasks without the 1 ms
+    eight = _what_if(model)[8]
+    assert eight.predicted_wall_seconds is None
+    assert eight.low == pytest.approx(48 * 0.01 / 8)
+    # A quiet machine's run of the same work on 8 workers (no pick time) is inside the range.
+    quiet = max(ended for _, _, ended, _ in _fifo(jobs, 8, 0.0))
+    assert eight.low <= quiet <= eight.high

@@ -694,12 +694,20 @@ def _claims(
         and demand_rate - rho > max(0.1, 0.1 * rho)
         and rho > 0
     )
+    # The share of the core time they wanted (CPU + run-queue wait) that the load left them.
+    left = 1.0
     if loaded:
         assert rho is not None
-        # Our threads queued for cores and got `rho` of them: that is the process's share of a
-        # loaded machine (Linux shares CPU between cgroups / autogroups first, so more threads
-        # of ours would not get more), and what a lone thread could use at most.
-        effective = min(float(cores), rho)
+        assert demand_rate is not None
+        # Our threads queued for cores: of the `wanted` cores they wanted they got `rho`. A pool
+        # that wanted all the cores would have got that share of them: the process's share of
+        # a loaded machine (Linux shares CPU between cgroups / autogroups first, so more
+        # threads of ours would not get more), and what a lone thread could use at most. For
+        # CPU-hungry threads (wanted = the cores) it is `rho` itself; for threads that mostly
+        # slept (I/O), `rho` is what they asked for, not what they could get: capping them at
+        # it would turn their wake-up latency into a CPU limit.
+        left = rho / min(float(cores), demand_rate)
+        effective = min(float(cores), cores * left)
 
     # Attribution of the sleep: (point, low, high) seconds of contention, and the GIL share.
     # `runnable` is the pool's rate of CPU plus run-queue wait while several tasks ran: how many
@@ -803,13 +811,25 @@ def _claims(
     # The profile saw how far the load held its threads back: they wanted `wanted` cores and
     # got `rho`. The band of cores another run may get is that observation both ways, from
     # "as much more held back" (rho² / wanted) to "not held back" (wanted), capped at the cores.
+    # GIL-bound work: the same reading for the one core the GIL lets the pool use; its holder
+    # got `effective` (= rho) of it: from rho² to the whole core.
     band = (effective, effective)
     if loaded and work_type == "cpu_parallel":
-        assert rho is not None
-        assert demand_rate is not None
-        wanted = min(float(cores), demand_rate)
-        band = (max(1e-3, min(effective, rho * rho / wanted)), max(effective, wanted))
-    speedup = _speedup(serial, cpu_total, wall, effective, band, mean_n, rho)
+        band = (max(1e-3, min(effective, effective * left)), float(cores))
+    elif loaded and work_type == "gil" and effective < 1.0:
+        band = (max(1e-3, effective * effective), 1.0)
+    # For GIL-bound work the serial run and the pool both run one thread's share of one core at
+    # a time: the ratio does not move with the share (the runs' walls do: the what-if), so the
+    # speedup is read at the load both runs meet, not at independent ends of the band.
+    speedup = _speedup(
+        serial,
+        cpu_total,
+        wall,
+        effective,
+        (effective, effective) if work_type == "gil" else band,
+        mean_n,
+        rho,
+    )
 
     model = PoolModel(
         pool_id=record.pool_id,
@@ -973,6 +993,27 @@ def _what_if(
         return cache[key]
 
     observed = max(1, model.peak_running)
+    least = works[attributions[-1]]  # the least work: the most contention attributed
+    least_cpu = math.fsum(w.cpu for w in least)
+    # Every task ready as early as its dependencies allow, on as many workers as tasks, with
+    # no core or GIL to share: the longest chain of dependencies (and arrival times).
+    critical_path = simulate(
+        least, group_deps, max(1, len(least)), cores=math.inf, gil_share=0.0, competing=0.0
+    )
+
+    def lower_bound(k: int) -> float:
+        """A wall no run of the recorded work on ``k`` workers can beat: each worker does at
+        most one second of work per second (Σ work ÷ k), the CPU fits at most min(k, cores)
+        of the machine's cores whatever the load, its GIL-holding share one core, and no chain
+        of dependencies is shortened."""
+        total = math.fsum(w.cpu + w.io for w in least)
+        return max(
+            critical_path,
+            total / k,
+            least_cpu / min(float(k), float(model.cores)),
+            least_cpu * gil_shares[0],
+        )
+
     # Calibration: the replay of the recorded max_workers should reproduce the measured wall;
     # its ratio to it scales every prediction (what the model gets wrong at the recorded size,
     # e.g. the competitors' pull or the GIL's hand-off cost, it likely gets wrong elsewhere).
@@ -987,14 +1028,29 @@ def _what_if(
         # ... and at both ends of the core band (the cores another run may get).
         corners = [run(a, g, k, c) for a, g in corners_of for c in band]
         low, high = min(corners), max(corners)
+        floor = None
         if k > observed:
             # More workers than ever ran at once: how the waits behave there was never seen;
-            # the range runs from the model's answer to "no better than the observed peak".
+            # the range runs from a bound no run can beat to "no better than the observed peak".
             high = max(high, *(run(a, g, observed, c) for a, g in corners_of for c in band))
+            floor = lower_bound(k)
         if trusted:
             estimate = Estimate.of(point * factor, low * factor, high * factor)
         else:
             estimate = Estimate(None, min(low, low * factor), max(high, high * factor))
+        if floor is not None:
+            # The simulation's low end scaled by the calibration is one more guess of the
+            # waits (a slow profiled run scales it up, and a faster run beats it); the floor is
+            # not a guess. Only a replay longer than the run (calibration < 1: the recorded
+            # work overstates it) lowers it.
+            floor *= min(1.0, factor)
+            if floor < estimate.low:
+                value = estimate.value
+                estimate = (
+                    Estimate.of(value, floor, estimate.high)
+                    if value is not None
+                    else Estimate(None, floor, estimate.high)
+                )
         if run_total < MIN_RUN_SECONDS:
             estimate = Estimate(None, estimate.low, estimate.high)
         results.append(
