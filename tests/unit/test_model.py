@@ -437,3 +437,21 @@ def test_the_low_end_beyond_the_recorded_concurrency_is_a_bound_no_run_beats() -
     # A quiet machine's run of the same work on 8 workers (no pick time) is inside the range.
     quiet = max(ended for _, _, ended, _ in _fifo(jobs, 8, 0.0))
     assert eight.low <= quiet <= eight.high
+
+
+def test_gil_free_cpu_threads_sleep_left_is_contention_at_the_point() -> None:
+    """Four GIL-free CPU threads on two busy cores: each task 0.1 s of CPU, 0.13 s queued for
+    a core and 0.02 s asleep in 0.25 s. The threads wanted a core 92% of the time, so the
+    little sleep left is waiting for the GIL while another thread held it (running or queued:
+    their 0.69 s of CPU + core wait per task explains it), or I/O. The point takes it as
+    contention (one worker alone runs 0.8 s of CPU); the range runs to all of it I/O. A bound
+    of 1/runnable of the others' CPU would call most of it I/O: 0.94 s serial."""
+    spans = _lanes(8, lanes=4, run=0.25, cpu=0.1)
+    (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.26)))
+    assert model.work_type == "cpu_parallel"
+    assert model.sleep_seconds == pytest.approx(8 * 0.02)
+    assert model.serial_seconds.value == pytest.approx(0.8)
+    assert (model.serial_seconds.low, model.serial_seconds.high) == pytest.approx((0.8, 0.96))
+    one = _what_if(model)[1]
+    assert one.predicted_wall_seconds == pytest.approx(0.8)
+    assert (one.low, one.high) == pytest.approx((0.8, 0.96))

@@ -589,8 +589,9 @@ def model_pool(
         max(0.0, sweep.demand_between(s.started_at or 0.0, s.ended_at) - s.cpu_seconds - q)
         for s, q in zip(ran, run_queue, strict=True)
     ]
-    # The same with CPU only: outside the GIL reading, the queueing of threads woken from I/O on
-    # a busy machine holds no GIL and must not "explain" anyone's sleep.
+    # The same with CPU only: outside the GIL reading and awake (GIL-free CPU) threads, the
+    # queueing of threads woken from I/O on a busy machine holds no GIL and must not "explain"
+    # anyone's sleep.
     others_cpu = [
         max(0.0, sweep.cpu_between(s.started_at or 0.0, s.ended_at) - s.cpu_seconds) for s in ran
     ]
@@ -741,10 +742,15 @@ def _claims(
                 f"{mean_n:.1f} running (GIL waiters sleep instead) and got {rho:.2f} core(s): "
                 "GIL-free CPU"
             )
-            # At most one thread holds the GIL, and `runnable` threads wanted a core at once, so
-            # at most 1/runnable of the CPU held it; the sleep is GIL hand-off or I/O.
-            gil_bound = math.fsum(e / max(runnable, 1.0) for e in explainable)
-            contention = (gil_bound / 2, 0.0, gil_bound)
+            # Threads that wanted a core almost all the time: what sleep they have left is
+            # waiting for the GIL while another thread held it, on a core or queued for one (a
+            # GIL holder the machine descheduled keeps the GIL: the others' core wait counts),
+            # unless it is I/O. The others' CPU + core wait bounds it; the point takes it as
+            # contention (it vanishes with one worker, where nobody else holds the GIL), the
+            # range runs to "all of it I/O". At most one thread holds the GIL, and `runnable`
+            # threads wanted a core at once, so at most 1/runnable of the CPU held it.
+            explainable, explainable_total = explain_demand, demand_explained
+            contention = (explainable_total, 0.0, explainable_total)
             gil = (0.0, 0.0, min(1.0, 1.0 / max(runnable, 1.0)))
         elif (
             held_at_one and mean_n >= 1.5 and demand_explained >= GIL_EXPLAINED_SHARE * sleep_total
