@@ -12,6 +12,7 @@ import pytest
 
 from tpe_insight import ThreadPoolExecutor, named
 from tpe_insight.profiler import lints
+from tpe_insight.profiler._format import format_seconds
 from tpe_insight.profiler.recorder import Recorder
 from tpe_insight.profiler.report import render_report, write_report
 from tpe_insight.profiler.stats import analyse, percentile
@@ -310,3 +311,34 @@ def test_queue_depth_and_busy_workers_have_their_own_axes() -> None:
     assert 'class="axis-name">queued<' in page
     assert 'class="axis-name">busy<' in page
     assert ">49</text>" in page  # the queue chart's own top: 49 waiting at t=0
+
+
+def test_the_recorded_what_if_row_shows_the_measurement_even_where_the_model_cannot_tell() -> None:
+    """At the recorded max_workers the wall was measured: the report and the summary show it,
+    not "cannot tell", while the other rows keep the model's verdict."""
+    from tpe_insight.profiler.model import WhatIf
+    from tpe_insight.profiler.report import _model_whatif_table
+    from tpe_insight.profiler.text import _what_if_row
+
+    recorder = Recorder()
+    with ThreadPoolExecutor(2, name="measured", metrics=False, sinks=[recorder]) as pool:
+        for _ in range(6):
+            pool.submit(named("nap", time.sleep, 0.001))
+    (pool_stats,) = analyse(recorder.snapshot()).pools
+    model = pool_stats.model
+    assert model is not None
+    model.what_if = [
+        WhatIf(1, None, 0.5, 9.0, False),
+        WhatIf(2, None, 0.25, 9.0, True),
+    ]
+    measured = format_seconds(pool_stats.wall)
+    table = _model_whatif_table(pool_stats, model)
+    rows = [r.split("</tr>")[0] for r in table.split("<tr")[1:]]
+    recorded_row = next(r for r in rows if "(recorded)" in r)
+    assert f"{measured} measured" in recorded_row
+    assert "cannot tell" not in recorded_row
+    other_row = next(r for r in rows if r.startswith("><td class=num>1<"))
+    assert "cannot tell" in other_row
+    line = _what_if_row(pool_stats, model)
+    assert f"2*={measured}" in line
+    assert "1=?(" in line

@@ -83,6 +83,7 @@ SCHEMA: dict[str, Any] = {
                 "core_load",
                 "what_if",
                 "lints",
+                "machine_load",
             ],
             "additionalProperties": False,
             "properties": {
@@ -127,6 +128,27 @@ SCHEMA: dict[str, Any] = {
                     },
                 },
                 "lints": {"$ref": "#/$defs/lints"},
+                "machine_load": {
+                    "oneOf": [
+                        {"type": "null"},
+                        {
+                            "type": "object",
+                            "required": [
+                                "other_cores",
+                                "cores",
+                                "other_cpu_seconds",
+                                "excess_seconds",
+                            ],
+                            "additionalProperties": False,
+                            "properties": {
+                                "other_cores": {"type": "number", "minimum": 0},
+                                "cores": {"type": "integer", "minimum": 1},
+                                "other_cpu_seconds": {"type": "number", "minimum": 0},
+                                "excess_seconds": {"type": "number", "minimum": 0},
+                            },
+                        },
+                    ]
+                },
             },
         },
     },
@@ -174,6 +196,7 @@ def _pool(pool: PoolStats, model: PoolModel | None, found: list[lints.Lint]) -> 
             "cpu_share": _number(pool.cpu_share),
             "core_load": _number(pool.core_load),
             "what_if": [],
+            "machine_load": None,
             "lints": [
                 {"code": lint.code, "message": lint.message} for lint in found if lint.pool == own
             ],
@@ -203,9 +226,23 @@ def _pool(pool: PoolStats, model: PoolModel | None, found: list[lints.Lint]) -> 
             }
             for w in model.what_if
         ],
+        "machine_load": _machine_load(model),
         "lints": [
             {"code": lint.code, "message": lint.message} for lint in found if lint.pool == own
         ],
+    }
+
+
+def _machine_load(model: PoolModel) -> dict[str, Any] | None:
+    """The other processes' CPU while an I/O or mixed pool ran (Linux), or null."""
+    peer = model.local_peer
+    if peer is None:
+        return None
+    return {
+        "other_cores": peer.other_cores,
+        "cores": peer.cores,
+        "other_cpu_seconds": peer.other_cpu_seconds,
+        "excess_seconds": peer.excess_seconds,
     }
 
 

@@ -18,6 +18,11 @@ code                      fires when
 ``cpu-parallel``          the model calls the work GIL-free CPU (``cpu_parallel``) and
                           ``max_workers`` exceeds the cores available: threads scale to the
                           cores, no further.
+``local-peer``            the model calls the work I/O (or mixed) and other processes on this
+                          machine used the cores while the pool ran enough that, if they are
+                          what its tasks wait on (a database on this machine), the speedup
+                          turns from a point into "cannot tell" (``LocalPeer.changed_claim``):
+                          says how many cores they used and the speedup's range.
 ``nested-wait``           a running task was blocked in ``Future.result()`` / ``wait()`` /
                           ``as_completed()`` while every worker of its pool was busy and a task
                           it submitted to that same pool was still queued: the child needs a
@@ -157,6 +162,22 @@ def check(analysis: Analysis) -> Iterator[Lint]:
                 f"CPU in code that releases the GIL: threads scale to {model.cores} core(s) "
                 f"here; more workers than cores will not help (max_workers="
                 f"{pool.record.max_workers}).",
+            )
+        peer = model.local_peer if model is not None else None
+        if (
+            model is not None
+            and peer is not None
+            and peer.changed_claim
+            and model.speedup.value is None
+        ):
+            yield Lint(
+                "local-peer",
+                label,
+                f"other processes on this machine used {peer.other_cores:.1f} of {peer.cores} "
+                "core(s) while this pool ran; if they are what its tasks wait on (a database or "
+                "server on this machine), threads gain less than the waits suggest: speedup "
+                f"x{model.speedup.low:.2f}-x{model.speedup.high:.2f}, and more workers will not "
+                "help once those cores are full. tpe-insight sweep measures it.",
             )
         if (
             started >= MIN_TASKS

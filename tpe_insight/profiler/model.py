@@ -23,6 +23,11 @@ the pool at about one core however many tasks run. Hence three kinds of work:
   recording cannot separate the explanations (one task at a time shows CPU but never whether it
   holds the GIL).
 
+A server on this machine that the tasks wait on (a localhost database) is CPU on the same
+cores that the spans do not show: from ``/proc/stat`` the model sees what the other processes
+used while the pool ran and bounds how much of the waiting may have been that server queueing
+for a core (:func:`local_peer`), widening the serial time's low end.
+
 A loaded machine (another process on the cores) shows as run-queue delay, so it does not turn
 CPU work into "I/O": the delay is core contention, removed from the serial estimate, and the
 what-if gives the pool the share of the cores it got (Linux shares CPU per cgroup/autogroup
@@ -39,11 +44,11 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from tpe_insight.profiler.aggregate import TaskTotals
-from tpe_insight.profiler.timeline import PoolRecord, Span, Timeline
+from tpe_insight.profiler.timeline import MachineWindow, PoolRecord, Span, Timeline
 from tpe_insight.typing import WorkType
 
 __all__ = [
@@ -54,10 +59,12 @@ __all__ = [
     "RANGE_TOLERANCE",
     "Dependency",
     "Estimate",
+    "LocalPeer",
     "PoolModel",
     "TaskWork",
     "WhatIf",
     "find_dependencies",
+    "local_peer",
     "model_pool",
     "model_timeline",
     "simulate",
@@ -179,6 +186,27 @@ class TaskWork:
     io: float
 
 
+@dataclass(frozen=True)
+class LocalPeer:
+    """What the machine's other processes used of our cores while an I/O (or mixed) pool ran,
+    and how much of the pool's waiting that CPU may have inflated (docs/profiler-model.md,
+    "A server on this machine"). The model assumes the other CPU may be the work of what the
+    tasks wait on (a database on this machine) and bounds the worst case."""
+
+    #: Cores the other processes used on average over the window (0..``cores``).
+    other_cores: float
+    #: Cores counted: the affinity CPUs, clamped to the cores available.
+    cores: int
+    #: Other processes' CPU seconds over the pool's wall (clamped to ``cores`` x wall).
+    other_cpu_seconds: float
+    #: Most seconds of the pool's waiting that were the peer's queueing for a core (time that
+    #: a serial run would not spend): removed from the serial time's low end.
+    excess_seconds: float
+    #: Whether that turned a point claim (serial time or speedup) into "cannot tell": what the
+    #: ``local-peer`` lint and the reason report.
+    changed_claim: bool = False
+
+
 @dataclass
 class PoolModel:
     """The model's reading of one pool instance (see the module docstring)."""
@@ -214,6 +242,9 @@ class PoolModel:
     #: measured wall ÷ the replay's wall at the recorded max_workers (1.0: the replay matches).
     calibration: float = 1.0
     statement: str = MODEL_STATEMENT
+    #: The machine's other CPU while the pool ran, for an I/O or mixed pool (None: not read,
+    #: not Linux, or another kind of work): see :func:`local_peer`.
+    local_peer: LocalPeer | None = None
 
     @property
     def cannot_tell(self) -> bool:
@@ -610,6 +641,7 @@ def model_pool(
         explain_demand=[min(a, b) for a, b in zip(sleeps, others_demand, strict=True)],
         explain_cpu=[min(a, b) for a, b in zip(sleeps, others_cpu, strict=True)],
         ran=bool(ran),
+        machine=timeline.machine.get(record.pool_id),
     )
     model, claims = _claims(
         record, inputs, peak_running=sweep.peak, peak_demand=peak_demand, dependencies=len(deps)
@@ -651,6 +683,8 @@ class _Inputs:
     explain_demand: list[float]
     explain_cpu: list[float]
     ran: bool
+    #: What other processes used of our CPUs while the pool was active (None: not observed).
+    machine: MachineWindow | None = None
 
 
 @dataclass(frozen=True)
@@ -706,7 +740,8 @@ def _claims(
         # threads of ours would not get more), and what a lone thread could use at most. For
         # CPU-hungry threads (wanted = the cores) it is `rho` itself; for threads that mostly
         # slept (I/O), `rho` is what they asked for, not what they could get: capping them at
-        # it would turn their wake-up latency into a CPU limit.
+        # it would turn their wake-up latency into a CPU limit (and a lone thread gets at least
+        # the share `left` of a core, which cores x left is never below).
         left = rho / min(float(cores), demand_rate)
         effective = min(float(cores), cores * left)
 
@@ -813,10 +848,28 @@ def _claims(
         evidence=evidence,
         awake=awake,
     )
+    peer: LocalPeer | None = None
+    unaware = serial  # the serial claim without the observation of the machine
+    if inputs.machine is not None and work_type in ("io", "mixed") and wall > 0:
+        peer = local_peer(
+            inputs.machine,
+            wall=wall,
+            cores=cores,
+            concurrency=max(1, peak_running),
+            waiting=max(0.0, sleep_total - contention[2]),
+        )
+        if peer.excess_seconds > 0:
+            # The waits may be a server on this machine queueing for our cores: the serial
+            # run would not spend that queueing. The high end and the point stay (the waits
+            # may as well be real I/O, or a server whose cores were to spare).
+            peer_low = cpu_total + max(0.0, sleep_total - contention[2] - peer.excess_seconds)
+            serial = Estimate.of(serial_for(contention[0]), min(serial.low, peer_low), serial.high)
+            if run_total < MIN_RUN_SECONDS:
+                serial = Estimate(None, serial.low, serial.high)
     # Between runs the load on a shared machine changes, and with it the cores a run gets.
-    # The profile saw how far the load held its threads back: they wanted `wanted` cores and
-    # got `rho`. The band of cores another run may get is that observation both ways, from
-    # "as much more held back" (rho² / wanted) to "not held back" (wanted), capped at the cores.
+    # The profile saw how far the load held its threads back: it left them the share `left` of
+    # the core time they wanted. The band of cores another run may get is that observation both
+    # ways, from "as much more held back" (effective x left) to "not held back" (the cores).
     # GIL-bound work: the same reading for the one core the GIL lets the pool use; its holder
     # got `effective` (= rho) of it: from rho² to the whole core.
     band = (effective, effective)
@@ -827,15 +880,23 @@ def _claims(
     # For GIL-bound work the serial run and the pool both run one thread's share of one core at
     # a time: the ratio does not move with the share (the runs' walls do: the what-if), so the
     # speedup is read at the load both runs meet, not at independent ends of the band.
-    speedup = _speedup(
-        serial,
-        cpu_total,
-        wall,
-        effective,
-        (effective, effective) if work_type == "gil" else band,
-        mean_n,
-        rho,
-    )
+    speedup_band = (effective, effective) if work_type == "gil" else band
+    speedup = _speedup(serial, cpu_total, wall, effective, speedup_band, mean_n, rho)
+    if peer is not None and serial is not unaware:
+        before = _speedup(unaware, cpu_total, wall, effective, speedup_band, mean_n, rho)
+        changed = (unaware.value is not None and serial.value is None) or (
+            before.value is not None and speedup.value is None
+        )
+        peer = replace(peer, changed_claim=changed)
+        if changed:
+            # Said in words only where it turned a point claim into "cannot tell": elsewhere
+            # the claim was a range already, or the machine was quiet enough not to matter.
+            reason += (
+                f"; other processes on this machine used {peer.other_cores:.1f} of "
+                f"{peer.cores} core(s) while it ran: if its tasks wait on them (a server on "
+                f"this machine), up to {peer.excess_seconds:.2f} s of the waiting was that "
+                "server queueing for a core"
+            )
 
     model = PoolModel(
         pool_id=record.pool_id,
@@ -860,8 +921,58 @@ def _claims(
         peak_running=peak_running,
         peak_demand=peak_demand,
         dependencies=dependencies,
+        local_peer=peer,
     )
     return model, _Claims(list(explainable), contention, gil)
+
+
+def local_peer(
+    window: MachineWindow,
+    *,
+    wall: float,
+    cores: int,
+    concurrency: int,
+    waiting: float,
+) -> LocalPeer:
+    """How much of a pool's waiting may be a server on this machine queueing for a core.
+
+    ``window``: what the other processes used of our CPUs (C seconds) while the pool's workers
+    lived; ``wall``: the pool's active time W (first submit to last end); ``concurrency``: the
+    most tasks that ran at once, k; ``waiting``: the pool's sleep that is not GIL or core
+    contention (the time its threads waited on something).
+
+    Suppose the other CPU is the server's work for these tasks, one request in flight per
+    running task. At an instant t, m(t) <= k requests are in flight and the server runs them on
+    b(t) cores; the rest, m(t) - b(t), wait for a core (or for I/O, which a serial run pays
+    too). A runnable process waits for a core only while all A cores are busy, with our own
+    process's CPU (O) and the others' (C); that saturated time is at most T = min(W, (O + C)/A).
+    The waiting a serial run would not spend is then at most
+    ``∫_sat (m - b) dt <= k T - C_sat``, where the others' CPU inside the saturated time is at
+    least ``C_sat >= C - A (W - T)`` (outside it they used fewer than A cores); and never more
+    than the waiting itself. Each reading of ``/proc/stat`` is exact to a clock tick per CPU, and
+    the window may run past the pool's active time (a pool that idles before its shutdown): both
+    are taken the way that widens the bound.
+    """
+    available = max(1, min(cores, window.cpus))
+    seconds = window.seconds
+    if seconds <= 0 or wall <= 0:
+        return LocalPeer(0.0, available, 0.0, 0.0)
+    error = 2.0 * window.cpus * window.resolution
+    outside = max(0.0, seconds - wall)
+    observed = min(window.other_cpu_seconds, available * seconds)
+    other_high = min(observed + error, available * wall)
+    other_low = max(0.0, observed - error - available * outside)
+    own = min(window.own_cpu_seconds, available * seconds)
+    saturated = min(wall, (own + other_high) / available)
+    other_saturated = max(0.0, other_low - available * (wall - saturated))
+    excess = max(0.0, min(waiting, concurrency * saturated - other_saturated))
+    other_in_wall = min(observed, available * wall)
+    return LocalPeer(
+        other_cores=min(float(available), observed / seconds),
+        cores=available,
+        other_cpu_seconds=other_in_wall,
+        excess_seconds=excess,
+    )
 
 
 def _speedup(
@@ -998,6 +1109,38 @@ def _what_if(
             )
         return cache[key]
 
+    # A server on this machine (see local_peer): two more corners. "Queueing": the waits shrink
+    # by the server's queueing for a core, nothing else changes (the serial time's low end).
+    # "CPU-bound server": that too, and the other processes' CPU is the server's work for these
+    # tasks, which needs our cores (GIL-free, one core per request): more workers cannot make
+    # it go faster than the cores allow.
+    peer_works: list[tuple[list[TaskWork], float]] = []
+    peer = model.local_peer
+    if peer is not None and peer.excess_seconds > 0:
+        base = works[attributions[-1]]  # the serial time's low end: the most contention
+        waiting = math.fsum(w.io for w in base)
+        if waiting > 0:
+            removed = min(1.0, peer.excess_seconds / waiting)
+            queueing = [TaskWork(w.ready_at, w.cpu, w.io * (1.0 - removed)) for w in base]
+            left = waiting * (1.0 - removed)
+            served = min(1.0, peer.other_cpu_seconds / left) if left > 0 else 0.0
+            cpu_bound = [
+                TaskWork(w.ready_at, w.cpu + w.io * served, w.io * (1.0 - served)) for w in queueing
+            ]
+            own_cpu = math.fsum(w.cpu for w in base)
+            total_cpu = math.fsum(w.cpu for w in cpu_bound)
+            # The GIL share applies to our own CPU only; the server's holds no GIL of ours.
+            ends = sorted({gil_shares[0], gil_shares[-1]})
+            shares = [g * own_cpu / total_cpu if total_cpu > 0 else 0.0 for g in ends]
+            peer_works = [(queueing, g) for g in ends] + [(cpu_bound, g) for g in shares]
+
+    def run_peer(k: int) -> list[float]:
+        return [
+            simulate(work, group_deps, k, cores=float(peer.cores), gil_share=g, competing=0.0)
+            for work, g in peer_works
+            if peer is not None
+        ]
+
     observed = max(1, model.peak_running)
     least = works[attributions[-1]]  # the least work: the most contention attributed
     least_cpu = math.fsum(w.cpu for w in least)
@@ -1033,12 +1176,14 @@ def _what_if(
         point = run(contention[0], gil[0], k)
         # ... and at both ends of the core band (the cores another run may get).
         corners = [run(a, g, k, c) for a, g in corners_of for c in band]
+        corners += run_peer(k)
         low, high = min(corners), max(corners)
         floor = None
         if k > observed:
             # More workers than ever ran at once: how the waits behave there was never seen;
             # the range runs from a bound no run can beat to "no better than the observed peak".
             high = max(high, *(run(a, g, observed, c) for a, g in corners_of for c in band))
+            high = max([high, *run_peer(observed)])
             floor = lower_bound(k)
         if trusted:
             estimate = Estimate.of(point * factor, low * factor, high * factor)
@@ -1200,6 +1345,7 @@ def _model_from_totals(
         explain_demand=[min(sleep_total, demand_share * overlap)],
         explain_cpu=[min(sleep_total, cpu_share * overlap)],
         ran=ran,
+        machine=timeline.machine.get(record.pool_id),
     )
     model, claims = _claims(
         record,

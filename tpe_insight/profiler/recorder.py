@@ -29,12 +29,13 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 from tpe_insight import _fanout, labels
 from tpe_insight.events import PoolInfo, Sink, TaskInfo
-from tpe_insight.profiler import schedstat
+from tpe_insight.profiler import machine, schedstat
 from tpe_insight.profiler.aggregate import PoolActivity, SampleRule, SpanSampler, TaskTotals
 from tpe_insight.profiler.timeline import (
     CANCELLED,
@@ -43,6 +44,7 @@ from tpe_insight.profiler.timeline import (
     ERROR,
     NOT_RUN,
     SUCCESS,
+    MachineWindow,
     PoolRecord,
     RunningTask,
     Span,
@@ -137,6 +139,7 @@ class Recorder(Sink):
         # worker_id -> run-queue seconds at the worker's last reading (see profiler/schedstat.py)
         self._run_queue_end: dict[int, float] = {}
         self._worker_tls = threading.local()  # holds each worker's _WorkerEndReading
+        self._machine = _MachineWatch(clock)
         self._worker_pool: dict[int, int] = {}  # thread ident -> pool_id of the worker
         # (task, submitted_at, submitter ident) of tasks a worker submitted to its own pool:
         # the evidence of the nested-wait lint (rare: only such submits are kept).
@@ -181,9 +184,15 @@ class Recorder(Sink):
         self._workers.append(
             WorkerRecord(worker_id, pool.pool_id, name, started_at, native_id, run_queue)
         )
-        if run_queue is not None:
+        watched = self._machine.worker_started(pool.pool_id)
+        if run_queue is not None or watched:
             self._worker_tls.end_reading = _WorkerEndReading(
-                self._run_queue_end, worker_id, native_id
+                self._run_queue_end,
+                worker_id,
+                native_id,
+                run_queue is not None,
+                self._machine if watched else None,
+                pool.pool_id,
             )
 
     def pool_shutdown(
@@ -435,6 +444,7 @@ class Recorder(Sink):
             totals=task_totals,
             activity=activity,
             sample_rule=self.sample_rule,
+            machine=self._machine.windows(),
         )
 
     def _note_running(
@@ -528,28 +538,118 @@ def _blocked_in(frame: FrameType) -> str | None:
 
 
 class _WorkerEndReading:
-    """Reads a worker's run-queue time when its thread ends.
+    """Reads a worker's run-queue time when its thread ends, and tells the machine watch that
+    one of its pool's workers is gone.
 
     Held in a thread-local of the worker, which CPython frees in the exiting thread itself, so
     ``/proc/thread-self`` is that worker. Must not call ``threading.current_thread()`` there
     (it would make a dummy thread).
     """
 
-    __slots__ = ("native_id", "readings", "worker_id")
+    __slots__ = ("machine", "native_id", "pool_id", "readings", "run_queue", "worker_id")
 
-    def __init__(self, readings: dict[int, float], worker_id: int, native_id: int) -> None:
+    def __init__(
+        self,
+        readings: dict[int, float],
+        worker_id: int,
+        native_id: int,
+        run_queue: bool,
+        machine: _MachineWatch | None,
+        pool_id: int,
+    ) -> None:
         self.readings = readings
         self.worker_id = worker_id
         self.native_id = native_id
+        self.run_queue = run_queue
+        self.machine = machine
+        self.pool_id = pool_id
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # interpreter teardown
-            if threading.get_native_id() == self.native_id:
-                value = schedstat.read_own_run_queue_seconds()
-            else:
-                value = schedstat.read_run_queue_seconds(self.native_id)
-            if value is not None:
-                self.readings[self.worker_id] = value
+            if self.run_queue:
+                if threading.get_native_id() == self.native_id:
+                    value = schedstat.read_own_run_queue_seconds()
+                else:
+                    value = schedstat.read_run_queue_seconds(self.native_id)
+                if value is not None:
+                    self.readings[self.worker_id] = value
+        with contextlib.suppress(Exception):
+            if self.machine is not None:
+                self.machine.worker_ended(self.pool_id)
+
+
+class _MachineWatch:
+    """Per pool, what the machine's other processes used of our CPUs while the pool had live
+    workers (see profiler/machine.py): ``/proc/stat`` is read when a pool's first worker starts
+    and when its last one ends, so twice per pool, never per task. Whether the machine says
+    anything is decided once, here: elsewhere every hook returns at its first test."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        reader: Callable[[], machine.CpuReading | None] = machine.read_cpu,
+    ) -> None:
+        self._clock = clock
+        self._reader = reader
+        self.available = reader() is not None
+        self._lock = threading.Lock()
+        self._live: dict[int, int] = {}  # pool_id -> live workers
+        self._start: dict[int, tuple[float, machine.CpuReading]] = {}
+        self._windows: dict[int, MachineWindow] = {}
+
+    def worker_started(self, pool_id: int) -> bool:
+        """Count a new worker of ``pool_id`` (reading the machine if it is the pool's first);
+        False where the machine says nothing, so the worker need not report its end."""
+        if not self.available:
+            return False
+        with self._lock:
+            self._live[pool_id] = self._live.get(pool_id, 0) + 1
+            first = pool_id not in self._start and pool_id not in self._windows
+        if first:
+            reading = self._reader()
+            at = self._clock()
+            if reading is not None:
+                with self._lock:
+                    self._start.setdefault(pool_id, (at, reading))
+        return True
+
+    def worker_ended(self, pool_id: int) -> None:
+        """A worker of ``pool_id`` ended; the pool's last one closes its window."""
+        with self._lock:
+            live = self._live.get(pool_id, 0) - 1
+            if live > 0:
+                self._live[pool_id] = live
+                return
+            self._live.pop(pool_id, None)
+            start = self._start.pop(pool_id, None)
+        if start is None:
+            return
+        reading = self._reader()
+        at = self._clock()
+        if reading is None:
+            return
+        window = machine.window_between(start[1], reading, start[0], at)
+        if window is None:
+            return
+        with self._lock:
+            self._windows[pool_id] = window
+            if len(self._windows) > MAX_POOL_RECORDS:
+                del self._windows[next(iter(self._windows))]
+
+    def windows(self) -> dict[int, MachineWindow]:
+        """Every closed window, and for pools whose workers still live, the window up to now."""
+        with self._lock:
+            result = dict(self._windows)
+            open_windows = list(self._start.items())
+        if open_windows:
+            reading = self._reader()
+            at = self._clock()
+            if reading is not None:
+                for pool_id, (started_at, start) in open_windows:
+                    window = machine.window_between(start, reading, started_at, at)
+                    if window is not None:
+                        result[pool_id] = window
+        return result
 
 
 def _task_stack(frame: FrameType) -> str:

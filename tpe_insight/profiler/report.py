@@ -609,11 +609,14 @@ def _model_whatif_table(pool: PoolStats, model: PoolModel) -> str:
         bar = shown / worst * 100 if not math.isnan(shown) else 0.0
         mark = ' class="recorded"' if row.recorded else ""
         label = f"{row.max_workers}" + (" (recorded)" if row.recorded else "")
-        value = (
-            _e(format_seconds(row.predicted_wall_seconds))
-            if row.predicted_wall_seconds is not None
-            else "cannot tell"
-        )
+        if row.recorded:
+            # The recorded size was measured, not predicted: show the measurement even where
+            # the model cannot tell what another run of the same size would take.
+            value = f"{_e(format_seconds(pool.wall))} measured"
+        elif row.predicted_wall_seconds is not None:
+            value = _e(format_seconds(row.predicted_wall_seconds))
+        else:
+            value = "cannot tell"
         rows.append(
             f"<tr{mark}><td class=num>{label}</td><td class=num>{value}</td>"
             f"<td class=num>{_e(format_seconds(row.low))}&#8211;"

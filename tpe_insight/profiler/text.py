@@ -141,7 +141,10 @@ def _what_if_row(pool: PoolStats, model: PoolModel) -> str:
     cells = []
     for row in model.what_if:
         mark = "*" if row.recorded else ""
-        if row.predicted_wall_seconds is not None:
+        if row.recorded:
+            # Measured, not predicted (see the report's what-if table).
+            value = format_seconds(pool.wall)
+        elif row.predicted_wall_seconds is not None:
             value = format_seconds(row.predicted_wall_seconds)
         else:
             value = f"?({format_seconds(row.low)}-{format_seconds(row.high)})"

@@ -25,6 +25,7 @@ __all__ = [
     "ERROR",
     "NOT_RUN",
     "SUCCESS",
+    "MachineWindow",
     "PoolRecord",
     "RunningTask",
     "Span",
@@ -71,6 +72,30 @@ class WorkerRecord:
     #: a run queue when it started (Linux schedstat; None elsewhere): see profiler/schedstat.py.
     native_id: int | None = None
     run_queue_at_start: float | None = None
+
+
+@dataclass(frozen=True)
+class MachineWindow:
+    """What the machine's other processes used of the process's CPUs while one pool was active:
+    from its first worker's start to its last worker's end (or the profile's end), on the pool's
+    clock. Linux only (``/proc/stat``, see profiler/machine.py); the model reads it as the CPU a
+    server on this machine may have spent on the pool's tasks."""
+
+    started_at: float
+    ended_at: float
+    #: CPU seconds the machine's other processes used of our CPUs in the window (machine busy
+    #: time on the affinity CPUs minus this process's own CPU time).
+    other_cpu_seconds: float
+    #: This process's CPU seconds in the window (every thread, not only the pool's).
+    own_cpu_seconds: float
+    #: CPUs counted (the affinity CPUs) and seconds per clock tick (each CPU's busy time is
+    #: known to one tick per reading).
+    cpus: int
+    resolution: float
+
+    @property
+    def seconds(self) -> float:
+        return self.ended_at - self.started_at
 
 
 @dataclass(frozen=True)
@@ -159,6 +184,9 @@ class Timeline:
     activity: dict[int, PoolActivity] | None = None
     #: Which spans kept their detail (None: all of them).
     sample_rule: SampleRule | None = None
+    #: pool_id -> what other processes used of our CPUs while the pool was active (Linux
+    #: ``/proc/stat``); absent where the OS does not say.
+    machine: dict[int, MachineWindow] = field(default_factory=dict)
 
     def pool(self, pool_id: int) -> PoolRecord:
         """The record of pool ``pool_id`` (KeyError if unknown)."""
@@ -262,6 +290,18 @@ class Timeline:
             if self.activity is None
             else [[pool_id, a.to_dict()] for pool_id, a in self.activity.items()],
             "sample_rule": None if self.sample_rule is None else self.sample_rule.to_dict(),
+            "machine": [
+                [
+                    pool_id,
+                    m.started_at,
+                    m.ended_at,
+                    m.other_cpu_seconds,
+                    m.own_cpu_seconds,
+                    m.cpus,
+                    m.resolution,
+                ]
+                for pool_id, m in self.machine.items()
+            ],
         }
 
     @classmethod
@@ -301,6 +341,12 @@ class Timeline:
                 sample_rule=None
                 if data.get("sample_rule") is None
                 else SampleRule.from_dict(data["sample_rule"]),
+                machine={
+                    int(m[0]): MachineWindow(
+                        float(m[1]), float(m[2]), float(m[3]), float(m[4]), int(m[5]), float(m[6])
+                    )
+                    for m in data.get("machine", [])
+                },
             )
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed timeline: {type(exc).__name__}: {exc}") from None
