@@ -6,7 +6,7 @@ import pytest
 
 from tpe_insight.profiler import model as m
 from tpe_insight.profiler.model import Dependency, TaskWork, find_dependencies, model_timeline
-from tpe_insight.profiler.timeline import PoolRecord, Span, Timeline, WorkerRecord
+from tpe_insight.profiler.timeline import MachineWindow, PoolRecord, Span, Timeline, WorkerRecord
 
 
 def _timeline(
@@ -455,3 +455,26 @@ def test_gil_free_cpu_threads_sleep_left_is_contention_at_the_point() -> None:
     one = _what_if(model)[1]
     assert one.predicted_wall_seconds == pytest.approx(0.8)
     assert (one.low, one.high) == pytest.approx((0.8, 0.96))
+
+
+def test_a_speedup_range_reaches_what_the_work_allows_not_one_runs_wall() -> None:
+    """Eight sleeps of 0.1 s on 4 workers whose first tasks started 20 ms late (the profiled
+    run's own start-up), on a machine whose other processes used 1.9 of its 2 cores: the
+    serial time is a range (the waits may be a local server queueing for a core), so the
+    speedup is one too. Its high end is not 0.8 s over this run's 0.22 s (x3.64): a run of the
+    same work on 4 workers takes at least 0.8 s ÷ 4, so up to x4.0, which is what a run
+    without those 20 ms measures."""
+    spans = []
+    for i in range(8):
+        lane, slot = i % 4, i // 4
+        start = 0.02 + slot * 0.1
+        spans.append(_span("t", 0.0, start, start + 0.1, lane + 1, cpu=0.001))
+    timeline = _timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.0))
+    timeline.machine = {1: MachineWindow(0.0, 0.22, 0.42, 0.01, 2, 0.01)}
+    (model,) = model_timeline(timeline)
+    assert model.work_type == "io"
+    assert model.serial_seconds.value is None
+    assert model.serial_seconds.high == pytest.approx(0.8)
+    assert model.speedup.value is None
+    assert model.speedup.high == pytest.approx(4.0)
+    assert model.speedup.low < 0.8 / 0.22

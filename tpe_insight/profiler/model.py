@@ -1142,25 +1142,26 @@ def _what_if(
         ]
 
     observed = max(1, model.peak_running)
-    least = works[attributions[-1]]  # the least work: the most contention attributed
-    least_cpu = math.fsum(w.cpu for w in least)
-    # Every task ready as early as its dependencies allow, on as many workers as tasks, with
-    # no core or GIL to share: the longest chain of dependencies (and arrival times).
-    critical_path = simulate(
-        least, group_deps, max(1, len(least)), cores=math.inf, gil_share=0.0, competing=0.0
-    )
+    critical_paths: dict[float, float] = {}
 
-    def lower_bound(k: int) -> float:
-        """A wall no run of the recorded work on ``k`` workers can beat: each worker does at
-        most one second of work per second (Σ work ÷ k), the CPU fits at most min(k, cores)
-        of the machine's cores whatever the load, its GIL-holding share one core, and no chain
-        of dependencies is shortened."""
-        total = math.fsum(w.cpu + w.io for w in least)
+    def lower_bound(k: int, attributed: float) -> float:
+        """A wall no run of the recorded work (with ``attributed`` contention removed) on ``k``
+        workers can beat: each worker does at most one second of work per second (Σ work ÷ k),
+        the CPU fits at most min(k, cores) of the machine's cores whatever the load, its
+        GIL-holding share one core, and no chain of dependencies is shortened (the replay on
+        as many workers as tasks, with no core or GIL to share: the critical path)."""
+        work = works[attributed]
+        cpu = math.fsum(w.cpu for w in work)
+        if attributed not in critical_paths:
+            critical_paths[attributed] = simulate(
+                work, group_deps, max(1, len(work)), cores=math.inf, gil_share=0.0, competing=0.0
+            )
+        critical_path = critical_paths[attributed]
         return max(
             critical_path,
-            total / k,
-            least_cpu / min(float(k), float(model.cores)),
-            least_cpu * gil_shares[0],
+            math.fsum(w.cpu + w.io for w in work) / k,
+            cpu / min(float(k), float(model.cores)),
+            cpu * gil_shares[0],
         )
 
     # Calibration: the replay of the recorded max_workers should reproduce the measured wall;
@@ -1184,7 +1185,7 @@ def _what_if(
             # the range runs from a bound no run can beat to "no better than the observed peak".
             high = max(high, *(run(a, g, observed, c) for a, g in corners_of for c in band))
             high = max([high, *run_peer(observed)])
-            floor = lower_bound(k)
+            floor = lower_bound(k, attributions[-1])  # the least work: the most contention
         if trusted:
             estimate = Estimate.of(point * factor, low * factor, high * factor)
         else:
@@ -1207,6 +1208,21 @@ def _what_if(
         results.append(
             WhatIf(k, estimate.value, estimate.low, estimate.high, k == model.max_workers)
         )
+    speedup = model.speedup
+    if speedup.value is None and model.wall_seconds > 0:
+        # A speedup that is a range divides by one profiled run's wall, which carries that
+        # run's delays (its load, the recorder's start-up); a run of the same work beats it
+        # but not the floor. The high end: the serial time at each end of its range, as slow as
+        # the band allows, over the floor of the same work on the recorded workers.
+        lone = 1.0 / min(1.0, max(1e-3, min(band)))
+        best = max(
+            (model.serial_seconds.high + model.cpu_seconds * (lone - 1.0))
+            / lower_bound(model.max_workers, attributions[0]),
+            (model.serial_seconds.low + model.cpu_seconds * (lone - 1.0))
+            / lower_bound(model.max_workers, attributions[-1]),
+        )
+        if best > speedup.high:
+            model.speedup = Estimate(None, speedup.low, best)
     return results
 
 
