@@ -877,13 +877,12 @@ def _claims(
         band = (max(1e-3, min(effective, effective * left)), float(cores))
     elif loaded and work_type == "gil" and effective < 1.0:
         band = (max(1e-3, effective * effective), 1.0)
-    # For GIL-bound work the serial run and the pool both run one thread's share of one core at
-    # a time: the ratio does not move with the share (the runs' walls do: the what-if), so the
-    # speedup is read at the load both runs meet, not at independent ends of the band.
-    speedup_band = (effective, effective) if work_type == "gil" else band
-    speedup = _speedup(serial, cpu_total, wall, effective, speedup_band, mean_n, rho)
+    # The serial run and the pool's run are two runs, which may meet different loads: the
+    # speedup is read at independent ends of the band (GIL-bound work too: under load, four
+    # GIL-bound threads lose to one, as a GIL holder that loses its core holds up every waiter).
+    speedup = _speedup(serial, cpu_total, wall, effective, band, mean_n, rho)
     if peer is not None and serial is not unaware:
-        before = _speedup(unaware, cpu_total, wall, effective, speedup_band, mean_n, rho)
+        before = _speedup(unaware, cpu_total, wall, effective, band, mean_n, rho)
         changed = (unaware.value is not None and serial.value is None) or (
             before.value is not None and speedup.value is None
         )
