@@ -482,3 +482,14 @@ def test_a_speedup_range_reaches_what_the_work_allows_not_one_runs_wall() -> Non
     assert model.speedup.value is None
     assert model.speedup.high == pytest.approx(4.0)
     assert model.speedup.low < 0.8 / 0.22
+
+
+def test_instant_tasks_on_a_busy_machine_make_no_division_by_zero() -> None:
+    """Tasks whose start and end readings coincide (a coarse clock), after 10 ms in the queue:
+    a wall, but no work to bound it with. The speedup range keeps its own ends instead of
+    dividing by a zero floor."""
+    spans = [_span("t", 0.0, 0.01, 0.01, lane + 1) for lane in range(4)]
+    (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.0)))
+    assert model.wall_seconds == pytest.approx(0.01)
+    assert model.speedup.value is None
+    assert all(w.predicted_wall_seconds is None for w in model.what_if)

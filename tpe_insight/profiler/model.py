@@ -782,8 +782,9 @@ def _claims(
             # GIL holder the machine descheduled keeps the GIL: the others' core wait counts),
             # unless it is I/O. The others' CPU + core wait bounds it; the point takes it as
             # contention (it vanishes with one worker, where nobody else holds the GIL), the
-            # range runs to "all of it I/O". At most one thread holds the GIL, and `runnable`
-            # threads wanted a core at once, so at most 1/runnable of the CPU held it.
+            # range runs to "all of it I/O". The replay's GIL share: at most one thread holds
+            # the GIL, and `runnable` threads wanted a core at once, so at most 1/runnable of
+            # the CPU held it.
             explainable, explainable_total = explain_demand, demand_explained
             contention = (explainable_total, 0.0, explainable_total)
             gil = (0.0, 0.0, min(1.0, 1.0 / max(runnable, 1.0)))
@@ -1210,15 +1211,21 @@ def _what_if(
     speedup = model.speedup
     if speedup.value is None and model.wall_seconds > 0:
         # A speedup that is a range divides by one profiled run's wall, which carries that
-        # run's delays (its load, the recorder's start-up); a run of the same work beats it
+        # run's delays (its load, the recorder's own cost); a run of the same work beats it
         # but not the floor. The high end: the serial time at each end of its range, as slow as
         # the band allows, over the floor of the same work on the recorded workers.
         lone = 1.0 / min(1.0, max(1e-3, min(band)))
+        serial_ends = (
+            (model.serial_seconds.high, lower_bound(model.max_workers, attributions[0])),
+            (model.serial_seconds.low, lower_bound(model.max_workers, attributions[-1])),
+        )
         best = max(
-            (model.serial_seconds.high + model.cpu_seconds * (lone - 1.0))
-            / lower_bound(model.max_workers, attributions[0]),
-            (model.serial_seconds.low + model.cpu_seconds * (lone - 1.0))
-            / lower_bound(model.max_workers, attributions[-1]),
+            (
+                (serial_end + model.cpu_seconds * (lone - 1.0)) / fastest
+                for serial_end, fastest in serial_ends
+                if fastest > 0
+            ),
+            default=0.0,
         )
         if best > speedup.high:
             model.speedup = Estimate(None, speedup.low, best)
