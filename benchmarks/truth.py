@@ -244,6 +244,24 @@ def compare(model: PoolModel, walls: dict[int, list[float]]) -> dict[str, Any]:
         "reason": model.reason,
         "profiled_wall": model.wall_seconds,
         "calibration": model.calibration,
+        # What the claims were made from (docs/profiler-model.md), to tell a model bias from
+        # the load of the one profiled run.
+        "observed": {
+            "run_seconds": model.run_seconds,
+            "cpu_seconds": model.cpu_seconds,
+            "run_queue_seconds": model.run_queue_seconds,
+            "concurrent_cpu_rate": model.concurrent_cpu_rate,
+            "mean_concurrency": model.mean_concurrency,
+            "effective_cores": model.effective_cores,
+            "core_band": list(model.core_band),
+            "serial_seconds": [
+                model.serial_seconds.value,
+                model.serial_seconds.low,
+                model.serial_seconds.high,
+            ],
+            "dependencies": model.dependencies,
+            "load_average": list(os.getloadavg()),
+        },
         "measured": {str(k): v for k, v in walls.items()},
     }
     rows["spread"] = {str(k): [min(v), max(v)] for k, v in walls.items()}
@@ -283,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=".benchmarks/truth.json")
     args = parser.parse_args(argv)
     chosen = [w for w in CORPUS if not args.only or w.name in args.only.split(",")]
+    started_load = os.getloadavg()
     results: dict[str, Any] = {}
     for workload in chosen:
         print(f"... {workload.name}", file=sys.stderr, flush=True)
@@ -324,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"\n{hits}/{total} claims within {TARGET:.0%} or inside their range "
-        f"(cores available: {os.cpu_count()}, repeats: {args.repeat})"
+        f"(cores available: {os.cpu_count()}, repeats: {args.repeat}, load average at the "
+        f"start {started_load[0]:.2f}, at the end {os.getloadavg()[0]:.2f})"
     )
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)

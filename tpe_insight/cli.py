@@ -283,13 +283,13 @@ def _run(parser: _Parser, argv: list[str]) -> int:
             flush=True,
         )
 
-    # Metrics only when asked (design note 35): the profile reads the sink events, not them.
+    # Metrics only when asked (design note 36): the profile reads the sink events, not them.
     metrics = args.metrics or server is not None
     prof = Profile(args.capacity, stuck_after=args.stuck_after, patch_stdlib=True, metrics=metrics)
     prof.start()
     # The objects that exist now (the interpreter's, tpe_insight's and its dependencies'
     # modules, ~20k) live until exit; frozen, the collector stops walking them in every full
-    # collection of the program's own objects (design note 36). The program's objects are
+    # collection of the program's own objects (design note 37). The program's objects are
     # collected as under `python`; unfreeze() hands the frozen ones back when it returns.
     gc.freeze()
     try:

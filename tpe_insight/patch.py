@@ -30,7 +30,7 @@ Rules:
   ``install()`` is a no-op.
 * ``install(metrics=False)`` instruments without the Prometheus metrics (the pools still feed
   every sink: the profiler, ``tpe_insight.testing``). What ``tpe-insight run`` uses by default,
-  since nothing scrapes a short profiled run (design note 35). Pools get metrics when **any**
+  since nothing scrapes a short profiled run (design note 36). Pools get metrics when **any**
   ``install()`` in effect asked for them (a program that calls ``install()`` itself under
   ``tpe-insight run`` keeps its metrics); an ``uninstall()`` undoes the most recent ``install()``
   still in effect.

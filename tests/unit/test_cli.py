@@ -254,7 +254,7 @@ def test_run_exports_metrics_only_when_asked(
     tmp_path: Path, options: list[str], exported: str
 ) -> None:
     """Under ``run`` the instrumented pools feed the profile but no Prometheus metrics, unless
-    ``--metrics`` or ``--serve`` asks for them (design note 35); the profile is the same."""
+    ``--metrics`` or ``--serve`` asks for them (design note 36); the profile is the same."""
     program = tmp_path / "probe.py"
     program.write_text(METRICS_PROBE)
     out = tmp_path / "out"

@@ -132,7 +132,7 @@ def test_importing_the_package_has_no_side_effect() -> None:
 
 def test_structlog_is_imported_only_when_logs_are_on() -> None:
     """A program that never imported structlog cannot have configured it: ``logs=None`` needs
-    no import (design note 35); ``logs=True`` imports it and logs."""
+    no import (design note 36); ``logs=True`` imports it and logs."""
     code = textwrap.dedent(
         """
         import json, sys

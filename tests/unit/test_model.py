@@ -6,7 +6,7 @@ import pytest
 
 from tpe_insight.profiler import model as m
 from tpe_insight.profiler.model import Dependency, TaskWork, find_dependencies, model_timeline
-from tpe_insight.profiler.timeline import PoolRecord, Span, Timeline, WorkerRecord
+from tpe_insight.profiler.timeline import MachineWindow, PoolRecord, Span, Timeline, WorkerRecord
 
 
 def _timeline(
@@ -329,3 +329,167 @@ def test_a_long_recording_is_replayed_in_groups_with_the_same_answer() -> None:
     what_if = _what_if(model)
     assert what_if[1].predicted_wall_seconds == pytest.approx(100.0, rel=0.01)
     assert what_if[2].predicted_wall_seconds == pytest.approx(50.0, rel=0.01)
+
+
+def test_io_on_a_loaded_machine_is_not_capped_at_the_cpu_it_asked_for() -> None:
+    """Four sleepers on two cores of a busy machine: each task 5 ms of CPU in 0.1 s, and 15 ms
+    queued for a core when it woke. They used rho = 0.2 cores of the 0.8 they wanted (CPU +
+    run-queue wait): the load left them a quarter of the core time they asked for, so a pool
+    that wanted both cores would get 0.5, not the 0.2 these sleepers happened to use. Capped at
+    0.2, the replay would make the CPU the bottleneck: 8 workers "no better than 4"."""
+    spans = _lanes(8, lanes=4, run=0.1, cpu=0.005)
+    (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.03)))
+    assert model.work_type == "io"
+    assert model.concurrent_cpu_rate == pytest.approx(0.2)
+    assert model.effective_cores == pytest.approx(2 * 0.2 / 0.8)
+    assert model.core_band == pytest.approx((0.5, 0.5))
+    serial = model.serial_seconds.value
+    assert serial == pytest.approx(8 * (0.1 - 0.015))
+    # A lone thread's CPU (0.04 s) at half a core: 0.04 s more, not 0.04 x (1 / 0.2 - 1).
+    assert model.speedup.value == pytest.approx((serial + 0.04) / 0.2)
+    # The replay runs the work without the wake-up queueing (0.17 s for the recorded 0.2 s);
+    # the calibration puts it back in every prediction, CPU uncapped.
+    assert model.calibration == pytest.approx(0.2 / 0.17)
+    what_if = _what_if(model)
+    assert what_if[1].predicted_wall_seconds == pytest.approx(0.8)
+    assert what_if[2].predicted_wall_seconds == pytest.approx(0.4)
+    eight = what_if[8]
+    assert eight.predicted_wall_seconds is None
+    # Low end: each task's 0.07 s of work at least (0.1 s less its queueing and the 0.015 s of
+    # neighbours' CPU that could explain its sleep), eight at once.
+    assert eight.low == pytest.approx(0.07)
+    assert eight.high == pytest.approx(0.2)
+
+
+def test_gil_bound_work_on_a_loaded_machine_gives_the_walls_as_a_range() -> None:
+    """GIL-bound tasks (rho = 0.75: the GIL holder got three quarters of its core, queued for it
+    the rest) on a busy machine, three workers. The work is 0.45 s of CPU on one core; this
+    run took 0.6 s because of the load, and the next run's load is unknown: from as much more
+    held back (0.75² of a core: 0.8 s) to none (0.45 s). The walls are that range, "cannot
+    tell", at every worker count; so is the speedup, whose serial run and pooled run may meet
+    different loads (x0.5625, a quick serial run against a held-back pool, to past x2)."""
+    spans = _lanes(6, lanes=3, run=0.3, cpu=0.075)
+    queue = dict.fromkeys((1, 2, 3), 0.1)  # 0.05 s per task
+    (model,) = model_timeline(_timeline(spans, max_workers=3, run_queue=queue))
+    assert model.work_type == "gil"
+    assert model.concurrent_cpu_rate == pytest.approx(0.75)
+    assert model.effective_cores == pytest.approx(0.75)
+    assert model.core_band == pytest.approx((0.75**2, 1.0))
+    assert model.serial_seconds.value == pytest.approx(0.45)
+    assert model.speedup.value is None
+    # Low: the serial run's 0.45 s on a whole core over the pool's 0.6 s held back to 0.5625
+    # of a core (0.8 s). Above: this run's x1.0 at the same load, and more.
+    assert model.speedup.low == pytest.approx(0.45 / 0.8)
+    assert model.speedup.high > 2.0
+    assert model.calibration == pytest.approx(1.0)
+    what_if = _what_if(model)
+    assert what_if[3].recorded
+    for k in (1, 2, 3, 4):
+        assert what_if[k].predicted_wall_seconds is None
+        assert what_if[k].high == pytest.approx(0.45 / 0.75**2)
+    assert [what_if[k].low for k in (1, 2, 3)] == pytest.approx([0.45] * 3)
+    # Four workers were never seen: the floor is the GIL-holding share of the CPU (at least
+    # 90%, "gil") on one core.
+    assert what_if[4].low == pytest.approx(0.9 * 0.45)
+
+
+def _fifo(
+    jobs: list[tuple[float, int | None]], workers: int, pick: float
+) -> list[tuple[float, float, float, int]]:
+    """A FIFO pool that takes ``pick`` seconds to start each task (a slow machine). Jobs are
+    (seconds, the parent whose end submits it, or None: submitted at 0); returns (submitted,
+    started, ended, worker) per job."""
+    free = [0.0] * workers
+    ready = {i: 0.0 for i, (_, parent) in enumerate(jobs) if parent is None}
+    queue = sorted(ready)
+    done: dict[int, tuple[float, float, float, int]] = {}
+    while queue:
+        i = queue.pop(0)
+        worker = min(range(workers), key=lambda w: free[w])
+        start = max(free[worker], ready[i]) + pick
+        free[worker] = start + jobs[i][0]
+        done[i] = (ready[i], start, free[worker], worker + 1)
+        for child, (_, parent) in enumerate(jobs):
+            if parent == i:
+                ready[child] = free[worker]
+                queue.append(child)
+        queue.sort(key=lambda j: ready[j])
+    return [done[i] for i in range(len(jobs))]
+
+
+def test_the_low_end_beyond_the_recorded_concurrency_is_a_bound_no_run_beats() -> None:
+    """12 parents that wait 10 ms and then submit 3 children of 10 ms each, recorded on 4
+    workers of a slow machine (1 ms to start each task): the measured wall is longer than the
+    replay, and the calibration scales every prediction up. At 8 workers (more than ever ran at
+    once) the low end is not the scaled replay, which a run on a quieter machine beats, but
+    what no run can beat: 48 x 10 ms of waiting on 8 workers (and the 20 ms chain)."""
+    jobs: list[tuple[float, int | None]] = [(0.01, None)] * 12
+    jobs += [(0.01, parent) for parent in range(12) for _ in range(3)]
+    recorded = _fifo(jobs, 4, 0.001)
+    spans = []
+    for (submitted, started, ended, worker), (_, parent) in zip(recorded, jobs, strict=True):
+        # A child is submitted by its parent's worker as the parent ends (nested, offset 1).
+        by = None if parent is None else recorded[parent][3]
+        spans.append(_span("t", submitted, started, ended, worker, submitter_worker=by))
+    (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.0)))
+    assert model.dependencies == 36
+    assert model.work_type == "io"
+    assert model.calibration > 1.05  # the replay starts tasks without the 1 ms
+    eight = _what_if(model)[8]
+    assert eight.predicted_wall_seconds is None
+    assert eight.low == pytest.approx(48 * 0.01 / 8)
+    # A quiet machine's run of the same work on 8 workers (no pick time) is inside the range.
+    quiet = max(ended for _, _, ended, _ in _fifo(jobs, 8, 0.0))
+    assert eight.low <= quiet <= eight.high
+
+
+def test_gil_free_cpu_threads_sleep_left_is_contention_at_the_point() -> None:
+    """Four GIL-free CPU threads on two busy cores: each task 0.1 s of CPU, 0.13 s queued for
+    a core and 0.02 s asleep in 0.25 s. The threads wanted a core 92% of the time, so the
+    little sleep left is waiting for the GIL while another thread held it (running or queued:
+    their 0.69 s of CPU + core wait per task explains it), or I/O. The point takes it as
+    contention (one worker alone runs 0.8 s of CPU); the range runs to all of it I/O. A bound
+    of 1/runnable of the others' CPU would call most of it I/O: 0.94 s serial."""
+    spans = _lanes(8, lanes=4, run=0.25, cpu=0.1)
+    (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.26)))
+    assert model.work_type == "cpu_parallel"
+    assert model.sleep_seconds == pytest.approx(8 * 0.02)
+    assert model.serial_seconds.value == pytest.approx(0.8)
+    assert (model.serial_seconds.low, model.serial_seconds.high) == pytest.approx((0.8, 0.96))
+    one = _what_if(model)[1]
+    assert one.predicted_wall_seconds == pytest.approx(0.8)
+    assert (one.low, one.high) == pytest.approx((0.8, 0.96))
+
+
+def test_a_speedup_range_reaches_what_the_work_allows_not_one_runs_wall() -> None:
+    """Eight sleeps of 0.1 s on 4 workers whose first tasks started 20 ms late (the profiled
+    run's own start-up), on a machine whose other processes used 1.9 of its 2 cores: the
+    serial time is a range (the waits may be a local server queueing for a core), so the
+    speedup is one too. Its high end is not 0.8 s over this run's 0.22 s (x3.64): a run of the
+    same work on 4 workers takes at least 0.8 s ÷ 4, so up to x4.0, which is what a run
+    without those 20 ms measures."""
+    spans = []
+    for i in range(8):
+        lane, slot = i % 4, i // 4
+        start = 0.02 + slot * 0.1
+        spans.append(_span("t", 0.0, start, start + 0.1, lane + 1, cpu=0.001))
+    timeline = _timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.0))
+    timeline.machine = {1: MachineWindow(0.0, 0.22, 0.42, 0.01, 2, 0.01)}
+    (model,) = model_timeline(timeline)
+    assert model.work_type == "io"
+    assert model.serial_seconds.value is None
+    assert model.serial_seconds.high == pytest.approx(0.8)
+    assert model.speedup.value is None
+    assert model.speedup.high == pytest.approx(4.0)
+    assert model.speedup.low < 0.8 / 0.22
+
+
+def test_instant_tasks_on_a_busy_machine_make_no_division_by_zero() -> None:
+    """Tasks whose start and end readings coincide (a coarse clock), after 10 ms in the queue:
+    a wall, but no work to bound it with. The speedup range keeps its own ends instead of
+    dividing by a zero floor."""
+    spans = [_span("t", 0.0, 0.01, 0.01, lane + 1) for lane in range(4)]
+    (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.0)))
+    assert model.wall_seconds == pytest.approx(0.01)
+    assert model.speedup.value is None
+    assert all(w.predicted_wall_seconds is None for w in model.what_if)

@@ -91,11 +91,14 @@ def test_the_replay_of_the_recorded_max_workers_is_the_recorded_wall() -> None:
 
 def test_other_max_workers_match_their_list_scheduled_runs() -> None:
     """From the 4-worker recording: 2 workers is what 2 workers do; 8 (more than ever ran at
-    once) is "cannot tell" with a range from what 8 workers do to the observed 4."""
+    once) is "cannot tell" with a range from a bound no run can beat (Σ work ÷ 8: eight
+    workers do at most eight seconds of waiting per second) to the observed 4, a range that
+    holds what 8 workers do."""
     timeline, wall_4 = _list_scheduled(SLEEPS, 4)
     what_if = _what_if(timeline)
     assert what_if[2][0] == pytest.approx(_list_scheduled(SLEEPS, 2)[1])
     value_8, low_8, high_8 = what_if[8]
-    assert low_8 == pytest.approx(_list_scheduled(SLEEPS, 8)[1])
+    assert value_8 is None
+    assert low_8 == pytest.approx(sum(SLEEPS) / 8)
     assert high_8 == pytest.approx(wall_4)
-    assert value_8 is None or value_8 == pytest.approx(low_8)
+    assert low_8 <= _list_scheduled(SLEEPS, 8)[1] <= high_8

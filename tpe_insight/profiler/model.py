@@ -620,8 +620,9 @@ def model_pool(
         max(0.0, sweep.demand_between(s.started_at or 0.0, s.ended_at) - s.cpu_seconds - q)
         for s, q in zip(ran, run_queue, strict=True)
     ]
-    # The same with CPU only: outside the GIL reading, the queueing of threads woken from I/O on
-    # a busy machine holds no GIL and must not "explain" anyone's sleep.
+    # The same with CPU only: outside the GIL reading and awake (GIL-free CPU) threads, the
+    # queueing of threads woken from I/O on a busy machine holds no GIL and must not "explain"
+    # anyone's sleep.
     others_cpu = [
         max(0.0, sweep.cpu_between(s.started_at or 0.0, s.ended_at) - s.cpu_seconds) for s in ran
     ]
@@ -728,16 +729,21 @@ def _claims(
         and demand_rate - rho > max(0.1, 0.1 * rho)
         and rho > 0
     )
+    # The share of the core time they wanted (CPU + run-queue wait) that the load left them.
+    left = 1.0
     if loaded:
         assert rho is not None
-        # Our threads queued for cores and got `rho` of them: that is the process's share of a
-        # loaded machine (Linux shares CPU between cgroups / autogroups first, so more threads
-        # of ours would not get more), and what a lone thread could use at most. Threads that
-        # wanted less than a core between them (I/O that computes a little) were not held to
-        # `rho` cores, they got `rho / runnable` of the core time they wanted: a lone thread
-        # gets at least that share of a core.
         assert demand_rate is not None
-        effective = min(float(cores), max(rho, rho / demand_rate))
+        # Our threads queued for cores: of the `wanted` cores they wanted they got `rho`. A pool
+        # that wanted all the cores would have got that share of them: the process's share of
+        # a loaded machine (Linux shares CPU between cgroups / autogroups first, so more
+        # threads of ours would not get more), and what a lone thread could use at most. For
+        # CPU-hungry threads (wanted = the cores) it is `rho` itself; for threads that mostly
+        # slept (I/O), `rho` is what they asked for, not what they could get: capping them at
+        # it would turn their wake-up latency into a CPU limit (and a lone thread gets at least
+        # the share `left` of a core, which cores x left is never below).
+        left = rho / min(float(cores), demand_rate)
+        effective = min(float(cores), cores * left)
 
     # Attribution of the sleep: (point, low, high) seconds of contention, and the GIL share.
     # `runnable` is the pool's rate of CPU plus run-queue wait while several tasks ran: how many
@@ -771,10 +777,16 @@ def _claims(
                 f"{mean_n:.1f} running (GIL waiters sleep instead) and got {rho:.2f} core(s): "
                 "GIL-free CPU"
             )
-            # At most one thread holds the GIL, and `runnable` threads wanted a core at once, so
-            # at most 1/runnable of the CPU held it; the sleep is GIL hand-off or I/O.
-            gil_bound = math.fsum(e / max(runnable, 1.0) for e in explainable)
-            contention = (gil_bound / 2, 0.0, gil_bound)
+            # Threads that wanted a core almost all the time: what sleep they have left is
+            # waiting for the GIL while another thread held it, on a core or queued for one (a
+            # GIL holder the machine descheduled keeps the GIL: the others' core wait counts),
+            # unless it is I/O. The others' CPU + core wait bounds it; the point takes it as
+            # contention (it vanishes with one worker, where nobody else holds the GIL), the
+            # range runs to "all of it I/O". The replay's GIL share: at most one thread holds
+            # the GIL, and `runnable` threads wanted a core at once, so at most 1/runnable of
+            # the CPU held it.
+            explainable, explainable_total = explain_demand, demand_explained
+            contention = (explainable_total, 0.0, explainable_total)
             gil = (0.0, 0.0, min(1.0, 1.0 / max(runnable, 1.0)))
         elif (
             held_at_one and mean_n >= 1.5 and demand_explained >= GIL_EXPLAINED_SHARE * sleep_total
@@ -856,15 +868,19 @@ def _claims(
             if run_total < MIN_RUN_SECONDS:
                 serial = Estimate(None, serial.low, serial.high)
     # Between runs the load on a shared machine changes, and with it the cores a run gets.
-    # The profile saw how far the load held its threads back: they wanted `wanted` cores and
-    # got `rho`. The band of cores another run may get is that observation both ways, from
-    # "as much more held back" (rho² / wanted) to "not held back" (wanted), capped at the cores.
+    # The profile saw how far the load held its threads back: it left them the share `left` of
+    # the core time they wanted. The band of cores another run may get is that observation both
+    # ways, from "as much more held back" (effective x left) to "not held back" (the cores).
+    # GIL-bound work: the same reading for the one core the GIL lets the pool use; its holder
+    # got `effective` (= rho) of it: from rho² to the whole core.
     band = (effective, effective)
     if loaded and work_type == "cpu_parallel":
-        assert rho is not None
-        assert demand_rate is not None
-        wanted = min(float(cores), demand_rate)
-        band = (max(1e-3, min(effective, rho * rho / wanted)), max(effective, wanted))
+        band = (max(1e-3, min(effective, effective * left)), float(cores))
+    elif loaded and work_type == "gil" and effective < 1.0:
+        band = (max(1e-3, effective * effective), 1.0)
+    # The serial run and the pool's run are two runs, which may meet different loads: the
+    # speedup is read at independent ends of the band (GIL-bound work too: under load, four
+    # GIL-bound threads lose to one, as a GIL holder that loses its core holds up every waiter).
     speedup = _speedup(serial, cpu_total, wall, effective, band, mean_n, rho)
     if peer is not None and serial is not unaware:
         before = _speedup(unaware, cpu_total, wall, effective, band, mean_n, rho)
@@ -1126,6 +1142,28 @@ def _what_if(
         ]
 
     observed = max(1, model.peak_running)
+    critical_paths: dict[float, float] = {}
+
+    def lower_bound(k: int, attributed: float) -> float:
+        """A wall no run of the recorded work (with ``attributed`` contention removed) on ``k``
+        workers can beat: each worker does at most one second of work per second (Σ work ÷ k),
+        the CPU fits at most min(k, cores) of the machine's cores whatever the load, its
+        GIL-holding share one core, and no chain of dependencies is shortened (the replay on
+        as many workers as tasks, with no core or GIL to share: the critical path)."""
+        work = works[attributed]
+        cpu = math.fsum(w.cpu for w in work)
+        if attributed not in critical_paths:
+            critical_paths[attributed] = simulate(
+                work, group_deps, max(1, len(work)), cores=math.inf, gil_share=0.0, competing=0.0
+            )
+        critical_path = critical_paths[attributed]
+        return max(
+            critical_path,
+            math.fsum(w.cpu + w.io for w in work) / k,
+            cpu / min(float(k), float(model.cores)),
+            cpu * gil_shares[0],
+        )
+
     # Calibration: the replay of the recorded max_workers should reproduce the measured wall;
     # its ratio to it scales every prediction (what the model gets wrong at the recorded size,
     # e.g. the competitors' pull or the GIL's hand-off cost, it likely gets wrong elsewhere).
@@ -1141,20 +1179,56 @@ def _what_if(
         corners = [run(a, g, k, c) for a, g in corners_of for c in band]
         corners += run_peer(k)
         low, high = min(corners), max(corners)
+        floor = None
         if k > observed:
             # More workers than ever ran at once: how the waits behave there was never seen;
-            # the range runs from the model's answer to "no better than the observed peak".
+            # the range runs from a bound no run can beat to "no better than the observed peak".
             high = max(high, *(run(a, g, observed, c) for a, g in corners_of for c in band))
             high = max([high, *run_peer(observed)])
+            floor = lower_bound(k, attributions[-1])  # the least work: the most contention
         if trusted:
             estimate = Estimate.of(point * factor, low * factor, high * factor)
         else:
             estimate = Estimate(None, min(low, low * factor), max(high, high * factor))
+        if floor is not None:
+            # The simulation's low end scaled by the calibration is one more guess of the
+            # waits (a slow profiled run scales it up, and a faster run beats it); the floor is
+            # not a guess. Only a replay longer than the run (calibration < 1: the recorded
+            # work overstates it) lowers it.
+            floor *= min(1.0, factor)
+            if floor < estimate.low:
+                value = estimate.value
+                estimate = (
+                    Estimate.of(value, floor, estimate.high)
+                    if value is not None
+                    else Estimate(None, floor, estimate.high)
+                )
         if run_total < MIN_RUN_SECONDS:
             estimate = Estimate(None, estimate.low, estimate.high)
         results.append(
             WhatIf(k, estimate.value, estimate.low, estimate.high, k == model.max_workers)
         )
+    speedup = model.speedup
+    if speedup.value is None and model.wall_seconds > 0:
+        # A speedup that is a range divides by one profiled run's wall, which carries that
+        # run's delays (its load, the recorder's own cost); a run of the same work beats it
+        # but not the floor. The high end: the serial time at each end of its range, as slow as
+        # the band allows, over the floor of the same work on the recorded workers.
+        lone = 1.0 / min(1.0, max(1e-3, min(band)))
+        serial_ends = (
+            (model.serial_seconds.high, lower_bound(model.max_workers, attributions[0])),
+            (model.serial_seconds.low, lower_bound(model.max_workers, attributions[-1])),
+        )
+        best = max(
+            (
+                (serial_end + model.cpu_seconds * (lone - 1.0)) / fastest
+                for serial_end, fastest in serial_ends
+                if fastest > 0
+            ),
+            default=0.0,
+        )
+        if best > speedup.high:
+            model.speedup = Estimate(None, speedup.low, best)
     return results
 
 
