@@ -107,6 +107,7 @@ class Task:
         "on_finished",
         "on_not_run",
         "on_started",
+        "on_submitted",
         "pool",
         "series",
     )
@@ -116,6 +117,7 @@ class Task:
         self.info = info
         self.series = series
         hooks = pool.hooks
+        self.on_submitted = hooks.task_submitted
         self.on_started = hooks.task_started
         self.on_finished = hooks.task_finished
         self.on_not_run = hooks.task_not_run

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib.util
 import os
 import runpy
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from tpe_insight import demo
+from tpe_insight.metrics.server import start_metrics_server
 from tpe_insight.profiler import sweep
 from tpe_insight.profiler.jsonout import write_summary_json
 from tpe_insight.profiler.report import write_report
@@ -77,11 +79,14 @@ def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
         "run",
         help="run a script or module with every thread pool profiled",
         usage=f"{PROG} run [-h] [--out DIR] [--include-messages] [--capacity N] "
-        "[--stuck-after S] "
+        "[--stuck-after S] [--metrics] [--serve PORT] "
         "(script.py | -m module) [args ...]",
         description="Run a Python program with tpe_insight.install() applied, record every "
         "thread pool it creates, then write trace.json, report.html and summary.json to --out "
-        "and print a summary to stderr. The program's stdout and exit code are preserved.",
+        "and print a summary to stderr. The program's stdout and exit code are preserved. "
+        "The pools it instruments export no Prometheus metrics unless --metrics or --serve is "
+        "given: the profile does not need them and nothing else reads them, so the run does "
+        "not pay for them (pools the program builds with tpe_insight itself keep theirs).",
     )
     _output_option(run)
     _messages_option(run)
@@ -99,6 +104,20 @@ def _build_parser() -> tuple[_Parser, dict[str, _Parser]]:
         metavar="S",
         help="report tasks still running this many seconds after they started when the "
         f"program ends (default {DEFAULT_STUCK_AFTER:g})",
+    )
+    run.add_argument(
+        "--metrics",
+        action="store_true",
+        help="keep the tpe_* Prometheus metrics of the instrumented pools, in the default "
+        "registry (for a program that serves its own /metrics); off by default",
+    )
+    run.add_argument(
+        "--serve",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve the tpe_* metrics on http://127.0.0.1:PORT/metrics while the program "
+        "runs (implies --metrics; 0 picks a free port, printed on stderr)",
     )
     report = commands.add_parser(
         "report",
@@ -221,6 +240,7 @@ def _split_run_args(argv: list[str]) -> tuple[list[str], list[str]]:
         "--out",
         "--capacity",
         "--stuck-after",
+        "--serve",
         "--workers",
         "--repeat",
         "--pool",
@@ -246,16 +266,40 @@ def _run(parser: _Parser, argv: list[str]) -> int:
         raise UsageError("--capacity must be at least 1")
     if not args.stuck_after >= 0:
         raise UsageError("--stuck-after must be >= 0")
+    if args.serve is not None and not 0 <= args.serve <= 65535:
+        raise UsageError("--serve needs a port between 0 and 65535")
     script, module, program_args = resolve_program(program)
     # Absolute now: the program may change directory, and its profile still belongs here.
     out = _prepare_out(args.out.resolve())
+    server = None
+    if args.serve is not None:
+        try:
+            server, _thread = start_metrics_server(args.serve)
+        except OSError as exc:
+            raise UsageError(f"cannot serve metrics on port {args.serve}: {exc}") from None
+        print(
+            f"{PROG}: serving metrics on http://127.0.0.1:{server.server_port}/metrics",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    prof = Profile(args.capacity, stuck_after=args.stuck_after, patch_stdlib=True)
+    # Metrics only when asked (design note 36): the profile reads the sink events, not them.
+    metrics = args.metrics or server is not None
+    prof = Profile(args.capacity, stuck_after=args.stuck_after, patch_stdlib=True, metrics=metrics)
     prof.start()
+    # The objects that exist now (the interpreter's, tpe_insight's and its dependencies'
+    # modules, ~20k) live until exit; frozen, the collector stops walking them in every full
+    # collection of the program's own objects (design note 37). The program's objects are
+    # collected as under `python`; unfreeze() hands the frozen ones back when it returns.
+    gc.freeze()
     try:
         code = _run_program(script, module, program_args)
     finally:
+        gc.unfreeze()
         timeline = prof.stop()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
     _flush_stdout()
     try:
         _write_outputs(timeline, out, summary_to=sys.stderr, include_messages=args.include_messages)

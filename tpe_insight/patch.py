@@ -28,6 +28,12 @@ Rules:
   around its own work never switches off an ``install()`` the program made. ``installed()`` is
   true while at least one ``install()`` is in effect. An ``uninstall()`` without a matching
   ``install()`` is a no-op.
+* ``install(metrics=False)`` instruments without the Prometheus metrics (the pools still feed
+  every sink: the profiler, ``tpe_insight.testing``). What ``tpe-insight run`` uses by default,
+  since nothing scrapes a short profiled run (design note 36). Pools get metrics when **any**
+  ``install()`` in effect asked for them (a program that calls ``install()`` itself under
+  ``tpe-insight run`` keeps its metrics); an ``uninstall()`` undoes the most recent ``install()``
+  still in effect.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _depth = 0
+#: The ``metrics`` option of each install() in effect, innermost last (len == _depth).
+_metrics_stack: list[bool] = []
+#: Whether pools constructed now through the stdlib get metrics: any install() in effect asked.
+_metrics = True
 #: The stdlib class's own functions, captured at install time, restored by the last uninstall.
 _saved: dict[str, Any] = {}
 _PATCHED = ("__init__", "submit", "shutdown")
@@ -67,7 +77,7 @@ def __init__(self: StdlibThreadPoolExecutor, *args: Any, **kwargs: Any) -> None:
     if isinstance(self, ThreadPoolExecutor):
         _saved["__init__"](self, *args, **kwargs)
     else:
-        ThreadPoolExecutor.__init__(self, *args, **kwargs)  # type: ignore[arg-type]
+        ThreadPoolExecutor.__init__(self, *args, metrics=_metrics, **kwargs)  # type: ignore[arg-type]
 
 
 def submit(
@@ -95,15 +105,21 @@ _REPLACEMENTS: dict[str, Callable[..., Any]] = {
 }
 
 
-def install() -> None:
+def install(*, metrics: bool = True) -> None:
     """Instrument ``concurrent.futures.ThreadPoolExecutor`` (and every subclass) in place.
 
-    Calls nest: each ``install()`` is undone by one :func:`uninstall`.
+    Calls nest: each ``install()`` is undone by one :func:`uninstall`. ``metrics=False``: pools
+    constructed through the stdlib while only such installs are in effect export no Prometheus
+    metrics (their events still reach every sink).
     """
-    global _depth
+    global _depth, _metrics
+    if not isinstance(metrics, bool):
+        raise TypeError(f"metrics must be True or False, not {metrics!r}")
     _fork.ensure_installed()
     with _lock:
         _depth += 1
+        _metrics_stack.append(metrics)
+        _metrics = any(_metrics_stack)
         if _depth > 1:
             return
         for name in _PATCHED:
@@ -121,11 +137,13 @@ def uninstall() -> None:
 
     A no-op when not installed.
     """
-    global _depth
+    global _depth, _metrics
     with _lock:
         if _depth == 0:
             return
         _depth -= 1
+        _metrics_stack.pop()
+        _metrics = any(_metrics_stack) or not _metrics_stack
         if _depth:
             return
         for name in _PATCHED:

@@ -20,8 +20,10 @@ from tpe_insight.profiler.aggregate import (
     PoolActivity,
     SampleRule,
     SpanSampler,
+    TaskTotals,
+    outcome_kinds,
 )
-from tpe_insight.profiler.timeline import ERROR, SUCCESS
+from tpe_insight.profiler.timeline import CANCELLED, ERROR, SUCCESS
 
 
 def _spans(count: int, seed: int) -> list[tuple[Any, ...]]:
@@ -168,3 +170,54 @@ def test_histogram_batch_buckets_like_one_by_one_with_and_without_zeros() -> Non
         assert batch.buckets == single.buckets
         assert (batch.count, batch.min, batch.max) == (single.count, single.min, single.max)
         assert math.isclose(batch.total, single.total, rel_tol=1e-12)
+
+
+def _with_cancelled(spans: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Every 50th span cancelled while queued: no submit or start time, as the recorder
+    stores a task that never ran."""
+    return [
+        (raw[0], CANCELLED, None, None, raw[4], 0.0, None, None, None, None) if i % 50 == 7 else raw
+        for i, raw in enumerate(spans)
+    ]
+
+
+def test_the_outcome_kinds_shortcut_gives_the_answers_of_the_full_scan() -> None:
+    """The fold passes the batch's distinct outcomes so that the aggregates skip their scans
+    for ``None``: with spans that never ran in the batch, or none, or a single kind, totals,
+    activity and sample are those of the one-by-one definitions."""
+    rule = SampleRule(first=20, last=15, slowest=12, failures=9, uniform=25, per_pool=5, pools=1)
+    plain = _spans(2_000, seed=5)
+    only_success = [raw for raw in plain if raw[1] == SUCCESS]
+    for spans in (plain, _with_cancelled(plain), only_success):
+        one_totals, one_activity = TaskTotals(1, "t"), PoolActivity(0.0)
+        one_sampler = SpanSampler(rule)
+        for raw in spans:
+            one_totals.add(raw)
+            one_activity.add(raw)
+            one_sampler.add(raw, pool_id=1)
+        totals, activity, sampler = TaskTotals(1, "t"), PoolActivity(0.0), SpanSampler(rule)
+        for start in range(0, len(spans), 300):
+            batch = spans[start : start + 300]
+            columns = _columns(batch)
+            kinds = outcome_kinds(columns[1])
+            totals.add_columns(columns, kinds)
+            activity.add_columns(columns, kinds)
+            first_seq = sampler.seen
+            sampler.add_batch(batch, columns, kinds)
+            if sampler.wants_pool(1):  # the per-pool part, offered as the recorder does
+                items = list(zip(range(first_seq, first_seq + len(batch)), batch, strict=True))
+                sampler.add_pool_first(1, items[: rule.per_pool])
+        got, want = totals.to_dict(), one_totals.to_dict()
+        assert got["counts"] == want["counts"]
+        assert got["run"]["buckets"] == want["run"]["buckets"]
+        assert got["wait"]["buckets"] == want["wait"]["buckets"]
+        assert got["run"]["count"] == want["run"]["count"]
+        assert math.isclose(got["run"]["total"], want["run"]["total"], rel_tol=1e-9)
+        assert got["first_submit"] == want["first_submit"]
+        assert got["last_end"] == want["last_end"]
+        for key in ("queued", "busy"):
+            for value, expected in zip(
+                activity.to_dict()[key], one_activity.to_dict()[key], strict=True
+            ):
+                assert math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12)
+        assert [seq for seq, _ in sampler.kept()] == [seq for seq, _ in one_sampler.kept()]

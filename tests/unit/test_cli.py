@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -229,3 +230,74 @@ def test_demo_writes_trace_and_report_and_says_where(tmp_path: Path) -> None:
     assert "--out DIR" in demo_help.stdout
     assert "--latency" in demo_help.stdout
     assert not (tmp_path / "tpe-insight-out").exists()  # --help writes nothing
+
+
+# Reads its own pool's tpe_* counter from the default registry: None when the pool exports no
+# metrics. The task is recorded by the profile either way.
+METRICS_PROBE = textwrap.dedent(
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    from prometheus_client import REGISTRY
+
+    with ThreadPoolExecutor(1, thread_name_prefix="probe") as pool:
+        pool.submit(abs, -1).result()
+    print(REGISTRY.get_sample_value("tpe_tasks_submitted_total", {"pool": "probe"}))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("options", "exported"),
+    [([], "None"), (["--metrics"], "1"), (["--serve", "0"], "1")],
+)
+def test_run_exports_metrics_only_when_asked(
+    tmp_path: Path, options: list[str], exported: str
+) -> None:
+    """Under ``run`` the instrumented pools feed the profile but no Prometheus metrics, unless
+    ``--metrics`` or ``--serve`` asks for them (design note 36); the profile is the same."""
+    program = tmp_path / "probe.py"
+    program.write_text(METRICS_PROBE)
+    out = tmp_path / "out"
+    result = _tpe("run", *options, "--out", str(out), str(program), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == exported
+    assert read_trace(out / "trace.json").counts()["success"] == 1
+    serving = "tpe-insight: serving metrics on http://127.0.0.1:" in result.stderr
+    assert serving == ("--serve" in options)
+
+
+def test_run_refuses_a_bad_serve_port(tmp_path: Path, program: Path) -> None:
+    result = _tpe("run", "--serve", "70000", str(program), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("tpe-insight: error: --serve needs a port")
+
+
+GC_PROBE = textwrap.dedent(
+    """
+    import gc
+
+    class Node:
+        pass
+
+    def main():
+        node = Node()
+        node.self = node  # a cycle: only the collector frees it
+        del node
+        print("frozen", gc.get_freeze_count() > 0, "collected", gc.collect() > 0)
+
+    main()
+    """
+)
+
+
+def test_run_freezes_what_exists_before_the_program_and_hands_it_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While the program runs, the objects that were there before it are frozen (the collector
+    skips them), its own garbage is still collected, and unfreeze() restores the state."""
+    program = tmp_path / "gc_probe.py"
+    program.write_text(GC_PROBE)
+    assert gc.get_freeze_count() == 0
+    assert cli.main(["run", "--out", str(tmp_path / "out"), str(program)]) == 0
+    assert capsys.readouterr().out.strip() == "frozen True collected True"
+    assert gc.get_freeze_count() == 0

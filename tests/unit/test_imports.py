@@ -128,3 +128,24 @@ def test_importing_the_package_has_no_side_effect() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert out.strip() == "[[0, false], [1, true]]"
+
+
+def test_structlog_is_imported_only_when_logs_are_on() -> None:
+    """A program that never imported structlog cannot have configured it: ``logs=None`` needs
+    no import (design note 36); ``logs=True`` imports it and logs."""
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import tpe_insight
+        with tpe_insight.ThreadPoolExecutor(1, metrics=False) as pool:
+            pool.submit(abs, -1).result()
+        auto = "structlog" in sys.modules
+        with tpe_insight.ThreadPoolExecutor(1, metrics=False, logs=True) as pool:
+            logged = pool._tpe.options.log_sink is not None
+        print(json.dumps([auto, "structlog" in sys.modules, logged]))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[false, true, true]"

@@ -7,6 +7,7 @@ import concurrent.futures
 import concurrent.futures.thread
 import threading
 
+import pytest
 from prometheus_client import REGISTRY
 
 import tpe_insight
@@ -71,3 +72,41 @@ def test_after_uninstall_new_pools_are_plain_stdlib() -> None:
     assert type(executor) is StdlibThreadPoolExecutor
     assert executor.submit(threading.get_ident).result() != threading.get_ident()
     executor.shutdown()
+
+
+def _exports(executor: concurrent.futures.ThreadPoolExecutor) -> bool:
+    """Whether the pool exports metrics: its submits show in the default registry."""
+    label = executor._thread_name_prefix  # type: ignore[attr-defined]
+    executor.submit(abs, -1).result()
+    executor.shutdown()
+    value = REGISTRY.get_sample_value("tpe_tasks_submitted_total", {"pool": label})
+    return value is not None
+
+
+def test_install_without_metrics_still_feeds_the_sinks() -> None:
+    """install(metrics=False): the pool exports nothing, and a sink still sees the task."""
+    recorder = tpe_insight.Recorder()
+    recorder.attach()
+    tpe_insight.install(metrics=False)
+    executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="patch-nometrics")
+    assert not _exports(executor)
+    assert recorder.snapshot().counts()["success"] == 1
+
+
+def test_metrics_are_on_while_any_install_in_effect_asked_for_them() -> None:
+    """A program's own install() under `tpe-insight run` (install(metrics=False)) keeps its
+    metrics; undoing it brings back the outer install's choice."""
+    tpe_insight.install(metrics=False)
+    tpe_insight.install()
+    assert _exports(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="patch-both"))
+    tpe_insight.uninstall()
+    assert not _exports(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="patch-outer"))
+    tpe_insight.uninstall()
+    tpe_insight.install()
+    assert _exports(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="patch-default"))
+
+
+def test_install_rejects_a_non_bool_metrics_option() -> None:
+    with pytest.raises(TypeError, match="metrics must be True or False"):
+        tpe_insight.install(metrics=1)  # type: ignore[arg-type]
+    assert not tpe_insight.installed()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import dataclasses
 import json
+import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 from tpe_insight import ThreadPoolExecutor, named
 from tpe_insight.profiler.recorder import Recorder
 from tpe_insight.profiler.text import render_summary
-from tpe_insight.profiler.timeline import Timeline
+from tpe_insight.profiler.timeline import ERROR, Timeline
 from tpe_insight.profiler.trace import (
     TraceError,
     read_trace,
@@ -218,3 +220,38 @@ def test_reading_something_else_is_a_trace_error(tmp_path: Path) -> None:
     )
     with pytest.raises(TraceError, match="malformed"):
         read_trace(broken)
+
+
+def test_the_written_file_is_exactly_the_trace_dict(tmp_path: Path) -> None:
+    """write_trace formats the per-span events itself (for speed); the file must parse to
+    exactly to_trace's dict, same events in the same order: successes, failures with odd
+    messages, cancels, a worker the recorder never saw start, a span without a submitter."""
+    timeline = _busy_timeline()
+    spans = list(timeline.spans)
+    ran = next(span for span in spans if span.started_at is not None)
+    spans.append(
+        dataclasses.replace(
+            ran,
+            outcome=ERROR,
+            exception="Odd\u2192Error",
+            message='quote " backslash \\ tab \t bell \x07 snow \u2603 surrogate \udcff',
+        )
+    )
+    spans.append(dataclasses.replace(ran, worker_id=424242, submitter=None))
+    spans.append(dataclasses.replace(ran, task="naïve task", cpu_seconds=0.0))
+    odd = dataclasses.replace(timeline, spans=spans)
+    path = write_trace(odd, tmp_path / "trace.json")
+    text = path.read_text(encoding="ascii")
+    # What the file used to be: json.dumps of the dict (tuples become lists on the way).
+    assert json.loads(text) == json.loads(json.dumps(to_trace(odd), allow_nan=False))
+    assert validate_trace(json.loads(text)) == []
+
+
+def test_a_time_that_is_not_finite_still_refuses_to_write(tmp_path: Path) -> None:
+    """No NaN in the file: the formatted path hands such a span to json, which refuses."""
+    timeline = _busy_timeline()
+    ran = next(span for span in timeline.spans if span.started_at is not None)
+    broken = dataclasses.replace(ran, ended_at=math.nan)
+    odd = dataclasses.replace(timeline, spans=[*timeline.spans, broken])
+    with pytest.raises(ValueError, match="JSON compliant"):
+        write_trace(odd, tmp_path / "trace.json")

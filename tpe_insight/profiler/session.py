@@ -44,7 +44,9 @@ class Profile:
     import, and libraries that use it) are recorded too, as ``tpe-insight run`` records them;
     :func:`tpe_insight.uninstall` is applied at :meth:`stop` (calls nest, so an install() the
     program made stays in effect). ``patch_stdlib=False`` records only
-    ``tpe_insight.ThreadPoolExecutor`` pools.
+    ``tpe_insight.ThreadPoolExecutor`` pools. ``metrics=False`` makes the pools it instruments
+    through the stdlib export no Prometheus metrics (``install(metrics=False)``): what
+    ``tpe-insight run`` does unless asked, since a profile does not need them.
     """
 
     def __init__(
@@ -53,9 +55,11 @@ class Profile:
         *,
         stuck_after: float = DEFAULT_STUCK_AFTER,
         patch_stdlib: bool = True,
+        metrics: bool = True,
     ) -> None:
         self.recorder = Recorder(capacity, stuck_after=stuck_after)
         self.patch_stdlib = patch_stdlib
+        self.metrics = metrics
         self._timeline: Timeline | None = None
         self._patched = False
         self._active = False
@@ -65,7 +69,7 @@ class Profile:
         if self._active:
             raise RuntimeError("profile already started")
         if self.patch_stdlib:
-            install()  # calls nest: the uninstall() in stop() undoes only this one
+            install(metrics=self.metrics)  # calls nest: stop()'s uninstall() undoes this one
             self._patched = True
         self.recorder.attach()
         self._active = True
@@ -128,12 +132,14 @@ def profile(
     *,
     stuck_after: float = DEFAULT_STUCK_AFTER,
     patch_stdlib: bool = True,
+    metrics: bool = True,
 ) -> Profile:
     """Record the pools created in a ``with`` block (or between ``start()`` and ``stop()``).
 
     ``capacity`` bounds the spans kept with per-span detail (past it, a sample whose rule the
     trace and report state; totals and percentiles always cover every span);
     ``stuck_after`` is the age in seconds past which a still-running task is reported as stuck;
-    ``patch_stdlib`` (default True) also records pools created through the stdlib import.
+    ``patch_stdlib`` (default True) also records pools created through the stdlib import;
+    ``metrics=False`` keeps those pools out of the Prometheus metrics.
     """
-    return Profile(capacity, stuck_after=stuck_after, patch_stdlib=patch_stdlib)
+    return Profile(capacity, stuck_after=stuck_after, patch_stdlib=patch_stdlib, metrics=metrics)

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,19 @@ def _origin(timeline: Timeline) -> float:
 
 def to_trace(timeline: Timeline) -> dict[str, Any]:
     """The trace as a JSON-ready dict (``{"traceEvents": [...], ...}``)."""
+    meta, before, spans, after, other = _build(timeline, encode=False)
+    events: list[dict[str, Any]] = before + spans + after
+    events.sort(key=lambda e: e["ts"])
+    return {"traceEvents": meta + events, "displayTimeUnit": "ms", "otherData": other}
+
+
+def _build(
+    timeline: Timeline, *, encode: bool
+) -> tuple[list[dict[str, Any]], list[Any], list[Any], list[dict[str, Any]], Any]:
+    """The trace's parts, in :func:`to_trace`'s order before its sort by time: metadata
+    events, the events before the per-span ones (with ``encode``, the submit slices among them
+    as ``(ts, JSON text)`` pairs), the per-span events (dicts, or with ``encode`` such pairs,
+    see :func:`_encoded_span_events`), the events after them, and ``otherData``."""
     origin = _origin(timeline)
 
     def us(t: float) -> float:
@@ -122,93 +136,23 @@ def to_trace(timeline: Timeline) -> dict[str, Any]:
         for name, tid in callers.items():
             meta.append(_meta("thread_name", CALLERS_PID, tid, name=name))
             meta.append(_meta("thread_sort_index", CALLERS_PID, tid, sort_index=tid))
-        events.extend(_submit_slices(timeline.spans, callers, us))
+        events.extend(_submit_slices(timeline.spans, callers, us, encode=encode))
 
     unknown_worker_pids: set[int] = set()
-    for index, span in enumerate(timeline.spans):
-        pid = _pid(span.pool_id)
-        pool_label = labels.get(span.pool_id, "?")
-        flow_id = index + 1
-        if span.submitted_at is not None:
-            queue_end = span.started_at if span.started_at is not None else span.ended_at
-            queue_args: dict[str, Any] = {"task": span.task}
-            if span.started_at is None:
-                queue_args["outcome"] = span.outcome
-            events.append(
-                {
-                    "ph": "b",
-                    "cat": "queue",
-                    "name": "queued",
-                    "id": flow_id,
-                    "pid": pid,
-                    "tid": POOL_TID,
-                    "ts": us(span.submitted_at),
-                    "args": queue_args,
-                }
-            )
-            events.append(
-                {
-                    "ph": "e",
-                    "cat": "queue",
-                    "name": "queued",
-                    "id": flow_id,
-                    "pid": pid,
-                    "tid": POOL_TID,
-                    "ts": us(queue_end),
-                }
-            )
-        if span.started_at is None:
-            events.append(
-                _instant(
-                    f"{span.outcome}: {span.task}",
-                    pid,
-                    POOL_TID,
-                    us(span.ended_at),
-                    "p",
-                    args={"task": span.task, "outcome": span.outcome},
-                )
-            )
-            continue
-        tid = span.worker_id if span.worker_id in known_workers else UNKNOWN_WORKER_TID
-        if tid == UNKNOWN_WORKER_TID:
-            unknown_worker_pids.add(pid)
-        start = us(span.started_at)
-        args: dict[str, Any] = {
-            "task": span.task,
-            "pool": pool_label,
-            "outcome": span.outcome,
-            "queue_wait_ms": None if span.queue_wait is None else round(span.queue_wait * 1e3, 6),
-            "cpu_ms": round(span.cpu_seconds * 1e3, 6),
+    span_events: list[Any]
+    if encode:
+        span_events = _encoded_span_events(timeline, us, labels, known_workers, callers)
+        unknown_worker_pids = {
+            _pid(span.pool_id)
+            for span in timeline.spans
+            if span.started_at is not None and span.worker_id not in known_workers
         }
-        if span.exception is not None:
-            args["exception"] = span.exception
-            if span.message is not None:
-                args["message"] = span.message
-        event: dict[str, Any] = {
-            "ph": "X",
-            "cat": "task",
-            "name": span.task,
-            "pid": pid,
-            "tid": tid,
-            "ts": start,
-            "dur": round(us(span.ended_at) - start, 3),
-            "args": args,
+    else:
+        span_events = _span_events(timeline, us, labels, known_workers, callers)
+        unknown_worker_pids = {
+            event["pid"] for event in span_events if event.get("tid") == UNKNOWN_WORKER_TID
         }
-        if span.outcome == ERROR:
-            event["cname"] = "terrible"  # chrome://tracing's reserved red
-        events.append(event)
-        if span.submitter is not None and span.submitted_at is not None:
-            common = {"cat": "flow", "name": "submit → start", "id": flow_id}
-            events.append(
-                {
-                    **common,
-                    "ph": "s",
-                    "pid": CALLERS_PID,
-                    "tid": callers[span.submitter],
-                    "ts": us(span.submitted_at),
-                }
-            )
-            events.append({**common, "ph": "f", "bp": "e", "pid": pid, "tid": tid, "ts": start})
+    before, events = events, []
     for pid in sorted(unknown_worker_pids):
         meta.append(_meta("thread_name", pid, UNKNOWN_WORKER_TID, name="(unknown worker)"))
 
@@ -253,19 +197,227 @@ def to_trace(timeline: Timeline) -> dict[str, Any]:
             events.append(_counter("queue depth", pid, ts, queued=queued))
             events.append(_counter("busy workers", pid, ts, busy=busy))
 
-    events.sort(key=lambda e: e["ts"])
-    return {
-        "traceEvents": meta + events,
-        "displayTimeUnit": "ms",
-        "otherData": {
-            "tpe_insight": {
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
-                "sample": _sample_text(timeline),
-                "timeline": timeline.to_dict(),
-            }
-        },
+    other = {
+        "tpe_insight": {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "sample": _sample_text(timeline),
+            "timeline": timeline.to_dict(),
+        }
     }
+    return meta, before, span_events, events, other
+
+
+def _span_events(
+    timeline: Timeline,
+    us: Callable[[float], float],
+    labels: dict[int, str],
+    known_workers: set[int],
+    callers: dict[str, int],
+) -> list[dict[str, Any]]:
+    """Each span's events, as dicts: queue slice, task slice (or instant), flow arrow."""
+    events: list[dict[str, Any]] = []
+    for index, span in enumerate(timeline.spans):
+        events.extend(_events_of_span(index, span, us, labels, known_workers, callers))
+    return events
+
+
+def _events_of_span(
+    index: int,
+    span: Span,
+    us: Callable[[float], float],
+    labels: dict[int, str],
+    known_workers: set[int],
+    callers: dict[str, int],
+) -> list[dict[str, Any]]:
+    """The events of the ``index``-th span (its flow id is ``index + 1``)."""
+    events: list[dict[str, Any]] = []
+    pid = _pid(span.pool_id)
+    pool_label = labels.get(span.pool_id, "?")
+    flow_id = index + 1
+    if span.submitted_at is not None:
+        queue_end = span.started_at if span.started_at is not None else span.ended_at
+        queue_args: dict[str, Any] = {"task": span.task}
+        if span.started_at is None:
+            queue_args["outcome"] = span.outcome
+        events.append(
+            {
+                "ph": "b",
+                "cat": "queue",
+                "name": "queued",
+                "id": flow_id,
+                "pid": pid,
+                "tid": POOL_TID,
+                "ts": us(span.submitted_at),
+                "args": queue_args,
+            }
+        )
+        events.append(
+            {
+                "ph": "e",
+                "cat": "queue",
+                "name": "queued",
+                "id": flow_id,
+                "pid": pid,
+                "tid": POOL_TID,
+                "ts": us(queue_end),
+            }
+        )
+    if span.started_at is None:
+        events.append(
+            _instant(
+                f"{span.outcome}: {span.task}",
+                pid,
+                POOL_TID,
+                us(span.ended_at),
+                "p",
+                args={"task": span.task, "outcome": span.outcome},
+            )
+        )
+        return events
+    tid = span.worker_id if span.worker_id in known_workers else UNKNOWN_WORKER_TID
+    start = us(span.started_at)
+    args: dict[str, Any] = {
+        "task": span.task,
+        "pool": pool_label,
+        "outcome": span.outcome,
+        "queue_wait_ms": None if span.queue_wait is None else round(span.queue_wait * 1e3, 6),
+        "cpu_ms": round(span.cpu_seconds * 1e3, 6),
+    }
+    if span.exception is not None:
+        args["exception"] = span.exception
+        if span.message is not None:
+            args["message"] = span.message
+    event: dict[str, Any] = {
+        "ph": "X",
+        "cat": "task",
+        "name": span.task,
+        "pid": pid,
+        "tid": tid,
+        "ts": start,
+        "dur": round(us(span.ended_at) - start, 3),
+        "args": args,
+    }
+    if span.outcome == ERROR:
+        event["cname"] = "terrible"  # chrome://tracing's reserved red
+    events.append(event)
+    if span.submitter is not None and span.submitted_at is not None:
+        common = {"cat": "flow", "name": "submit → start", "id": flow_id}
+        events.append(
+            {
+                **common,
+                "ph": "s",
+                "pid": CALLERS_PID,
+                "tid": callers[span.submitter],
+                "ts": us(span.submitted_at),
+            }
+        )
+        events.append({**common, "ph": "f", "bp": "e", "pid": pid, "tid": tid, "ts": start})
+    return events
+
+
+#: One encoder for the few events that are not pre-formatted (``json.dumps`` with options builds
+#: a new encoder per call). ASCII output, no NaN: what :func:`write_trace` always wrote.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+_FLOW_NAME = json.dumps("submit → start")
+
+
+def _encoded_span_events(
+    timeline: Timeline,
+    us: Callable[[float], float],
+    labels: dict[int, str],
+    known_workers: set[int],
+    callers: dict[str, int],
+) -> list[tuple[float, str]]:
+    """The events of :func:`_span_events` as ``(ts, JSON text)``, for :func:`write_trace`.
+
+    Why: the sample's spans make most of a big trace (five events each), and building a dict
+    per event for ``json.dumps`` to walk (it encodes every key again for every event) was most
+    of the trace's cost. A span that ran is formatted here with f-strings: numbers through
+    ``repr`` (what ``json`` writes for an int or a float), strings through ``json.dumps`` once
+    per distinct string. A span that never ran, or one with a time that is not finite, takes
+    the dict path (so a NaN still raises, as ``allow_nan=False`` did). ``tests/unit/test_trace.py``
+    checks that the file parses to exactly :func:`to_trace`'s dict.
+    """
+    out: list[tuple[float, str]] = []
+    append = out.append
+    quoted: dict[str, str] = {}
+    dumps = json.dumps
+    isfinite = math.isfinite
+    for index, span in enumerate(timeline.spans):
+        submitted, started, ended = span.submitted_at, span.started_at, span.ended_at
+        if (
+            submitted is None
+            or started is None
+            or not isfinite(submitted + started + ended + span.cpu_seconds)
+        ):
+            for event in _events_of_span(index, span, us, labels, known_workers, callers):
+                append((event["ts"], _ENCODER.encode(event)))
+            continue
+        pid = _pid(span.pool_id)
+        flow_id = index + 1
+        task = span.task
+        name = quoted.get(task)
+        if name is None:
+            name = quoted[task] = dumps(task)
+        pool_label = labels.get(span.pool_id, "?")
+        pool = quoted.get(pool_label)
+        if pool is None:
+            pool = quoted[pool_label] = dumps(pool_label)
+        outcome = quoted.get(span.outcome)
+        if outcome is None:
+            outcome = quoted[span.outcome] = dumps(span.outcome)
+        tid = span.worker_id if span.worker_id in known_workers else UNKNOWN_WORKER_TID
+        queued_at = us(submitted)
+        start = us(started)
+        dur = round(us(ended) - start, 3)
+        queue_wait = span.queue_wait
+        wait_ms = "null" if queue_wait is None else repr(round(queue_wait * 1e3, 6))
+        cpu_ms = round(span.cpu_seconds * 1e3, 6)
+        extra = ""
+        if span.exception is not None:
+            extra = f',"exception":{dumps(span.exception)}'
+            if span.message is not None:
+                extra += f',"message":{dumps(span.message)}'
+        cname = ',"cname":"terrible"' if span.outcome == ERROR else ""
+        append(
+            (
+                queued_at,
+                f'{{"ph":"b","cat":"queue","name":"queued","id":{flow_id},"pid":{pid},'
+                f'"tid":{POOL_TID},"ts":{queued_at!r},"args":{{"task":{name}}}}}',
+            )
+        )
+        append(
+            (
+                start,
+                f'{{"ph":"e","cat":"queue","name":"queued","id":{flow_id},"pid":{pid},'
+                f'"tid":{POOL_TID},"ts":{start!r}}}',
+            )
+        )
+        append(
+            (
+                start,
+                f'{{"ph":"X","cat":"task","name":{name},"pid":{pid},"tid":{tid},"ts":{start!r},'
+                f'"dur":{dur!r},"args":{{"task":{name},"pool":{pool},"outcome":{outcome},'
+                f'"queue_wait_ms":{wait_ms},"cpu_ms":{cpu_ms!r}{extra}}}{cname}}}',
+            )
+        )
+        if span.submitter is not None:
+            append(
+                (
+                    queued_at,
+                    f'{{"cat":"flow","name":{_FLOW_NAME},"id":{flow_id},"ph":"s",'
+                    f'"pid":{CALLERS_PID},"tid":{callers[span.submitter]},"ts":{queued_at!r}}}',
+                )
+            )
+            append(
+                (
+                    start,
+                    f'{{"cat":"flow","name":{_FLOW_NAME},"id":{flow_id},"ph":"f","bp":"e",'
+                    f'"pid":{pid},"tid":{tid},"ts":{start!r}}}',
+                )
+            )
+    return out
 
 
 def _sample_text(timeline: Timeline) -> str:
@@ -304,19 +456,35 @@ def _counter(name: str, pid: int, ts: float, **values: float) -> dict[str, Any]:
     return {"ph": "C", "name": name, "pid": pid, "tid": POOL_TID, "ts": ts, "args": values}
 
 
-def _submit_slices(spans: Iterable[Span], callers: dict[str, int], us: Any) -> list[dict[str, Any]]:
-    """One short ``submit`` slice per distinct submit instant per caller thread."""
+def _submit_slices(
+    spans: Iterable[Span], callers: dict[str, int], us: Any, *, encode: bool = False
+) -> list[Any]:
+    """One short ``submit`` slice per distinct submit instant per caller thread (with
+    ``encode``, as ``(ts, JSON text)`` pairs: one per sampled span, like the span events)."""
     instants: dict[int, dict[float, str]] = {}
     for span in spans:
         if span.submitter is None or span.submitted_at is None:
             continue
         per_thread = instants.setdefault(callers[span.submitter], {})
         per_thread.setdefault(us(span.submitted_at), span.task)
-    events = []
+    events: list[Any] = []
+    quoted: dict[str, str] = {}
     for tid, per_ts in instants.items():
         times = sorted(per_ts)
         for i, ts in enumerate(times):
             following = times[i + 1] if i + 1 < len(times) else math.inf
+            dur = round(min(SUBMIT_SLICE_US, following - ts), 3)
+            if encode and math.isfinite(ts):
+                task = per_ts[ts]
+                name = quoted.get(task)
+                if name is None:
+                    name = quoted[task] = json.dumps(task)
+                text = (
+                    f'{{"ph":"X","cat":"submit","name":"submit","pid":{CALLERS_PID},'
+                    f'"tid":{tid},"ts":{ts!r},"dur":{dur!r},"args":{{"task":{name}}}}}'
+                )
+                events.append((ts, text))
+                continue
             events.append(
                 {
                     "ph": "X",
@@ -325,7 +493,7 @@ def _submit_slices(spans: Iterable[Span], callers: dict[str, int], us: Any) -> l
                     "pid": CALLERS_PID,
                     "tid": tid,
                     "ts": ts,
-                    "dur": round(min(SUBMIT_SLICE_US, following - ts), 3),
+                    "dur": dur,
                     "args": {"task": per_ts[ts]},
                 }
             )
@@ -333,9 +501,27 @@ def _submit_slices(spans: Iterable[Span], callers: dict[str, int], us: Any) -> l
 
 
 def write_trace(timeline: Timeline, path: Path) -> Path:
-    """Write the trace JSON to ``path`` (ASCII, so any viewer reads it); return ``path``."""
-    data = to_trace(timeline)
-    path.write_text(json.dumps(data, allow_nan=False, separators=(",", ":")), encoding="ascii")
+    """Write the trace JSON to ``path`` (ASCII, so any viewer reads it); return ``path``.
+
+    The file is :func:`to_trace`'s dict, compact, with the per-span events formatted directly
+    (see :func:`_encoded_span_events`); the events are in the same order (stable sort by time
+    of the same sequence)."""
+    meta, before, spans, after, other = _build(timeline, encode=True)
+    keyed: list[tuple[float, Any]] = [
+        event if isinstance(event, tuple) else (event["ts"], event) for event in before
+    ]
+    keyed.extend(spans)
+    keyed.extend((event["ts"], event) for event in after)
+    keyed.sort(key=operator.itemgetter(0))
+    encode = _ENCODER.encode
+    parts = [encode(event) for event in meta]
+    parts.extend(text if isinstance(text, str) else encode(text) for _ts, text in keyed)
+    with path.open("w", encoding="ascii") as file:
+        file.write('{"traceEvents":[')
+        file.write(",".join(parts))
+        file.write('],"displayTimeUnit":"ms","otherData":')
+        file.write(encode(other))
+        file.write("}")
     return path
 
 
