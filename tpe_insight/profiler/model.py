@@ -951,7 +951,8 @@ def local_peer(
     least ``C_sat >= C - A (W - T)`` (outside it they used fewer than A cores); and never more
     than the waiting itself. Each reading of ``/proc/stat`` is exact to a clock tick per CPU, and
     the window may run past the pool's active time (a pool that idles before its shutdown): both
-    are taken the way that widens the bound.
+    are taken the way that widens the bound. Others' CPU within that tick error of zero is no
+    server at all: no excess.
     """
     available = max(1, min(cores, window.cpus))
     seconds = window.seconds
@@ -966,6 +967,12 @@ def local_peer(
     saturated = min(wall, (own + other_high) / available)
     other_saturated = max(0.0, other_low - available * (wall - saturated))
     excess = max(0.0, min(waiting, concurrency * saturated - other_saturated))
+    if observed <= error:
+        # The others' CPU is within the readings' tick error of none: no server on this machine
+        # did these tasks' work (every request costs its server some CPU), so none queued for a
+        # core on their behalf. Without this, our own CPU alone (a SQLite pool saturating the
+        # cores) would make room for a server that the readings show did nothing.
+        excess = 0.0
     other_in_wall = min(observed, available * wall)
     return LocalPeer(
         other_cores=min(float(available), observed / seconds),
