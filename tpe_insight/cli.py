@@ -291,11 +291,16 @@ def _run(parser: _Parser, argv: list[str]) -> int:
     # modules, ~20k) live until exit; frozen, the collector stops walking them in every full
     # collection of the program's own objects (design note 37). The program's objects are
     # collected as under `python`; unfreeze() hands the frozen ones back when it returns.
-    gc.freeze()
+    # Objects someone else froze first (a sitecustomize, an embedding tool; mypy does it in
+    # process) are theirs to thaw: then we leave the freezer alone.
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
         code = _run_program(script, module, program_args)
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
         timeline = prof.stop()
         if server is not None:
             server.shutdown()
