@@ -11,6 +11,7 @@ from concurrent.futures import TimeoutError as FuturesTimeout  # not builtin bef
 
 import pytest
 
+from tests.helpers import lanes
 from tpe_insight.executor import ThreadPoolExecutor
 from tpe_insight.profiler import lints
 from tpe_insight.profiler.recorder import Recorder
@@ -32,15 +33,6 @@ def _timeline(spans: list[Span], *, max_workers: int = 4, cores: int = 2) -> Tim
     )
 
 
-def _lanes(n: int, *, lanes: int, run: float, cpu: float, wait: float = 0.0) -> list[Span]:
-    spans = []
-    for i in range(n):
-        lane, slot = i % lanes, i // lanes
-        start = wait + slot * run
-        spans.append(Span(1, "t", "success", start - wait, start, start + run, cpu, lane + 1, "M"))
-    return spans
-
-
 def _codes(timeline: Timeline) -> list[str]:
     return [lint.code for lint in lints.check(analyse(timeline))]
 
@@ -48,13 +40,15 @@ def _codes(timeline: Timeline) -> list[str]:
 def test_gil_free_cpu_gets_the_cores_advice_not_the_processes_advice() -> None:
     """GIL-free CPU on 4 workers and 2 cores: "threads scale to 2 cores", no cpu-bound lint;
     on a pool no wider than the cores, nothing to say."""
-    spans = _lanes(8, lanes=4, run=0.2, cpu=0.1)  # each half on a core, half queued for one
+    spans = lanes(
+        8, lanes=4, run=0.2, cpu=0.1, submit_all_at=None
+    )  # each half on a core, half queued for one
     found = list(lints.check(analyse(_timeline(spans))))
     assert [lint.code for lint in found] == ["cpu-parallel"]
     assert "threads scale to 2 core(s) here; more workers than cores will not help" in (
         found[0].message
     )
-    two = _lanes(8, lanes=2, run=0.1, cpu=0.1)
+    two = lanes(8, lanes=2, run=0.1, cpu=0.1, submit_all_at=None)
     narrow = _timeline(two, max_workers=2)
     narrow.run_queue_at_end = {1: 0.0, 2: 0.0}
     assert "cpu-parallel" not in _codes(narrow)
@@ -64,9 +58,9 @@ def test_gil_free_cpu_gets_the_cores_advice_not_the_processes_advice() -> None:
 def test_saturated_needs_a_real_wait_not_a_ratio_over_microseconds() -> None:
     """Ten 1 µs tasks each queued 30 µs have a 30:1 ratio and no problem; ten 0.1 s tasks
     queued 0.1 s each are a saturated pool."""
-    tiny = _lanes(10, lanes=1, run=1e-6, cpu=1e-6, wait=30e-6)
+    tiny = lanes(10, lanes=1, run=1e-6, cpu=1e-6, wait=30e-6, submit_all_at=None)
     assert "saturated" not in _codes(_timeline(tiny, max_workers=1))
-    real = _lanes(10, lanes=1, run=0.1, cpu=0.001, wait=0.2)
+    real = lanes(10, lanes=1, run=0.1, cpu=0.001, wait=0.2, submit_all_at=None)
     found = list(lints.check(analyse(_timeline(real, max_workers=1))))
     assert "saturated" in [lint.code for lint in found]
 

@@ -15,33 +15,17 @@ import jsonschema
 import pytest
 
 import tpe_insight
+from tests.helpers import lanes
 from tpe_insight import cli
 from tpe_insight.executor import ThreadPoolExecutor
 from tpe_insight.profiler.jsonout import SCHEMA, SCHEMA_VERSION, summary_dict
 from tpe_insight.profiler.model import model_timeline
-from tpe_insight.profiler.timeline import PoolRecord, Span, Timeline, WorkerRecord
+from tpe_insight.profiler.timeline import PoolRecord, Timeline, WorkerRecord
 
 
 def _validate(document: dict[str, Any]) -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.Draft202012Validator(SCHEMA).validate(document)
-
-
-def _lanes(n: int, *, lanes: int, run: float, cpu: float, pool_id: int = 1) -> list[Span]:
-    return [
-        Span(
-            pool_id,
-            "t",
-            "success",
-            0.0,
-            (i // lanes) * run,
-            (i // lanes + 1) * run,
-            cpu,
-            i % lanes + 1,
-            "M",
-        )
-        for i in range(n)
-    ]
 
 
 def _kinds() -> Timeline:
@@ -55,11 +39,11 @@ def _kinds() -> Timeline:
         PoolRecord(6, "empty", 2, 0.0, None),
     ]
     spans = (
-        _lanes(8, lanes=4, run=0.1, cpu=0.001, pool_id=1)
-        + _lanes(8, lanes=4, run=0.4, cpu=0.1, pool_id=2)
-        + _lanes(8, lanes=4, run=0.2, cpu=0.1, pool_id=3)
-        + _lanes(4, lanes=1, run=0.1, cpu=0.1, pool_id=4)
-        + _lanes(10, lanes=2, run=1e-5, cpu=1e-5, pool_id=5)
+        lanes(8, lanes=4, run=0.1, cpu=0.001, pool_id=1)
+        + lanes(8, lanes=4, run=0.4, cpu=0.1, pool_id=2)
+        + lanes(8, lanes=4, run=0.2, cpu=0.1, pool_id=3)
+        + lanes(4, lanes=1, run=0.1, cpu=0.1, pool_id=4)
+        + lanes(10, lanes=2, run=1e-5, cpu=1e-5, pool_id=5)
     )
     # Worker ids are per timeline; reuse 1-4 per pool is fine for the model (it groups by
     # worker id), so give every pool the same readings: no run-queue wait except pool 3's.

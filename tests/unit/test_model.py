@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import lanes
 from tpe_insight.profiler import model as m
 from tpe_insight.profiler.model import Dependency, TaskWork, find_dependencies, model_timeline
 from tpe_insight.profiler.timeline import MachineWindow, PoolRecord, Span, Timeline, WorkerRecord
@@ -30,21 +31,6 @@ def _timeline(
     )
 
 
-def _lanes(
-    n: int, *, lanes: int, run: float, cpu: float, submit_all_at: float | None = 0.0
-) -> list[Span]:
-    """``n`` tasks back to back on ``lanes`` workers, all submitted at ``submit_all_at``."""
-    spans = []
-    for i in range(n):
-        lane, slot = i % lanes, i // lanes
-        start = slot * run
-        submitted = start if submit_all_at is None else submit_all_at
-        spans.append(
-            Span(1, "t", "success", submitted, start, start + run, cpu, lane + 1, "MainThread")
-        )
-    return spans
-
-
 def _what_if(model: m.PoolModel) -> dict[int, m.WhatIf]:
     return {w.max_workers: w for w in model.what_if}
 
@@ -52,7 +38,7 @@ def _what_if(model: m.PoolModel) -> dict[int, m.WhatIf]:
 def test_io_work_is_io_and_scales_up_to_what_was_seen() -> None:
     """Tasks that sleep: serial = Σ run, speedup = workers; more workers than ever ran at
     once is "cannot tell", with a range from the model's answer to no gain."""
-    spans = _lanes(8, lanes=4, run=0.1, cpu=0.001)
+    spans = lanes(8, lanes=4, run=0.1, cpu=0.001)
     (model,) = model_timeline(_timeline(spans, run_queue={1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0}))
     assert model.work_type == "io"
     assert model.serial_seconds.value == pytest.approx(0.8)
@@ -69,7 +55,7 @@ def test_io_work_is_io_and_scales_up_to_what_was_seen() -> None:
 def test_gil_bound_work_serial_is_its_cpu_and_threads_do_not_help() -> None:
     """Four tasks at a time, each 25% on CPU, the pool at exactly one core, nobody queued for
     a core: the sleep is GIL wait. Serial = Σ CPU, speedup x1, every what-if the same."""
-    spans = _lanes(8, lanes=4, run=0.4, cpu=0.1)
+    spans = lanes(8, lanes=4, run=0.4, cpu=0.1)
     (model,) = model_timeline(_timeline(spans, run_queue={1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0}))
     assert model.work_type == "gil"
     assert model.concurrent_cpu_rate == pytest.approx(1.0)
@@ -82,7 +68,7 @@ def test_gil_bound_work_serial_is_its_cpu_and_threads_do_not_help() -> None:
 def test_gil_free_cpu_scales_to_the_cores_and_no_further() -> None:
     """Four workers on two cores, each task half on a core, half queued for one (schedstat):
     GIL-free CPU. Serial = Σ CPU; 1 worker takes it all, 2 use both cores, 8 gain nothing."""
-    spans = _lanes(8, lanes=4, run=0.2, cpu=0.1)
+    spans = lanes(8, lanes=4, run=0.2, cpu=0.1)
     queue = {w: 0.2 for w in (1, 2, 3, 4)}  # 0.1 s per task, two tasks per worker
     (model,) = model_timeline(_timeline(spans, run_queue=queue))
     assert model.work_type == "cpu_parallel"
@@ -98,7 +84,7 @@ def test_gil_free_cpu_scales_to_the_cores_and_no_further() -> None:
 def test_gil_free_cpu_without_schedstat_reads_saturated_cores() -> None:
     """Off Linux there is no run-queue reading: two cores kept busy by four tasks is GIL-free
     CPU saturating the cores, and the waiting it explains is core wait, not I/O."""
-    spans = _lanes(8, lanes=4, run=0.2, cpu=0.1)
+    spans = lanes(8, lanes=4, run=0.2, cpu=0.1)
     (model,) = model_timeline(_timeline(spans, run_queue=None))
     assert model.run_queue_seconds is None
     assert model.work_type == "cpu_parallel"
@@ -109,7 +95,7 @@ def test_a_loaded_machine_does_not_turn_cpu_work_into_io() -> None:
     """Another process takes cores: each task gets 0.1 s of CPU in 0.25 s, queued for a core
     the rest. Without the run queue that would look like 60% waiting; with it, it is CPU work
     whose serial time is its CPU, run on a machine where a lone thread also competes."""
-    spans = _lanes(8, lanes=4, run=0.25, cpu=0.1)
+    spans = lanes(8, lanes=4, run=0.25, cpu=0.1)
     queue = {w: 0.3 for w in (1, 2, 3, 4)}
     (model,) = model_timeline(_timeline(spans, run_queue=queue))
     assert model.work_type == "cpu_parallel"
@@ -138,7 +124,7 @@ def test_a_loaded_machine_does_not_turn_cpu_work_into_io() -> None:
 def test_one_task_at_a_time_cannot_tell_what_more_workers_would_do_to_cpu_work() -> None:
     """One worker, all CPU: the serial time is exact, but whether the code holds the GIL was
     never tested, so the kind is unknown and two workers are a range, not a number."""
-    spans = _lanes(4, lanes=1, run=0.1, cpu=0.1)
+    spans = lanes(4, lanes=1, run=0.1, cpu=0.1)
     (model,) = model_timeline(_timeline(spans, max_workers=1, run_queue={1: 0.0}))
     assert model.work_type == "unknown"
     assert model.serial_seconds.value == pytest.approx(0.4)
@@ -149,7 +135,7 @@ def test_one_task_at_a_time_cannot_tell_what_more_workers_would_do_to_cpu_work()
 
 def test_too_little_run_time_makes_no_claim() -> None:
     """Ten microsecond tasks: every claim is null, with its range."""
-    spans = _lanes(10, lanes=2, run=10e-6, cpu=10e-6)
+    spans = lanes(10, lanes=2, run=10e-6, cpu=10e-6)
     (model,) = model_timeline(_timeline(spans, run_queue={1: 0.0, 2: 0.0}))
     assert model.work_type == "unknown"
     assert model.serial_seconds.value is None
@@ -285,7 +271,7 @@ def test_dependent_phases_what_if_low_bound_is_dependency_aware() -> None:
 
 def test_worked_example_of_the_docs() -> None:
     """docs/profiler-model.md, "A worked example": the numbers printed there."""
-    spans = _lanes(8, lanes=4, run=0.4, cpu=0.1)
+    spans = lanes(8, lanes=4, run=0.4, cpu=0.1)
     (model,) = model_timeline(_timeline(spans, run_queue={1: 0.02, 2: 0.02, 3: 0.02, 4: 0.02}))
     assert model.run_seconds == pytest.approx(3.2)
     assert model.cpu_seconds == pytest.approx(0.8)
@@ -324,7 +310,7 @@ def test_a_burst_of_submits_into_a_full_pool_follows_its_head() -> None:
 def test_a_long_recording_is_replayed_in_groups_with_the_same_answer() -> None:
     """10,000 I/O tasks (more than MAX_REPLAY_TASKS) on 4 workers: grouped replay still says
     1 worker takes 4x as long and 2 workers twice as long."""
-    spans = _lanes(10_000, lanes=4, run=0.01, cpu=0.0001)
+    spans = lanes(10_000, lanes=4, run=0.01, cpu=0.0001)
     (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.0)))
     what_if = _what_if(model)
     assert what_if[1].predicted_wall_seconds == pytest.approx(100.0, rel=0.01)
@@ -337,7 +323,7 @@ def test_io_on_a_loaded_machine_is_not_capped_at_the_cpu_it_asked_for() -> None:
     run-queue wait): the load left them a quarter of the core time they asked for, so a pool
     that wanted both cores would get 0.5, not the 0.2 these sleepers happened to use. Capped at
     0.2, the replay would make the CPU the bottleneck: 8 workers "no better than 4"."""
-    spans = _lanes(8, lanes=4, run=0.1, cpu=0.005)
+    spans = lanes(8, lanes=4, run=0.1, cpu=0.005)
     (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.03)))
     assert model.work_type == "io"
     assert model.concurrent_cpu_rate == pytest.approx(0.2)
@@ -368,7 +354,7 @@ def test_gil_bound_work_on_a_loaded_machine_gives_the_walls_as_a_range() -> None
     held back (0.75² of a core: 0.8 s) to none (0.45 s). The walls are that range, "cannot
     tell", at every worker count; so is the speedup, whose serial run and pooled run may meet
     different loads (x0.5625, a quick serial run against a held-back pool, to past x2)."""
-    spans = _lanes(6, lanes=3, run=0.3, cpu=0.075)
+    spans = lanes(6, lanes=3, run=0.3, cpu=0.075)
     queue = dict.fromkeys((1, 2, 3), 0.1)  # 0.05 s per task
     (model,) = model_timeline(_timeline(spans, max_workers=3, run_queue=queue))
     assert model.work_type == "gil"
@@ -450,7 +436,7 @@ def test_gil_free_cpu_threads_sleep_left_is_contention_at_the_point() -> None:
     their 0.69 s of CPU + core wait per task explains it), or I/O. The point takes it as
     contention (one worker alone runs 0.8 s of CPU); the range runs to all of it I/O. A bound
     of 1/runnable of the others' CPU would call most of it I/O: 0.94 s serial."""
-    spans = _lanes(8, lanes=4, run=0.25, cpu=0.1)
+    spans = lanes(8, lanes=4, run=0.25, cpu=0.1)
     (model,) = model_timeline(_timeline(spans, run_queue=dict.fromkeys((1, 2, 3, 4), 0.26)))
     assert model.work_type == "cpu_parallel"
     assert model.sleep_seconds == pytest.approx(8 * 0.02)

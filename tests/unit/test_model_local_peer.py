@@ -13,6 +13,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
+from tests.helpers import lanes
 from tpe_insight.profiler import model as m
 from tpe_insight.profiler.jsonout import SCHEMA, summary_dict
 from tpe_insight.profiler.lints import check
@@ -24,21 +25,9 @@ SERIAL = 8 * (0.01 + 0.35)
 WALL = 1.44
 
 
-def _lanes(n: int, *, lanes: int, run: float, cpu: float, pool_id: int = 1) -> list[Span]:
-    return [
-        Span(
-            pool_id,
-            "query",
-            "success",
-            0.0,
-            (i // lanes) * run,
-            (i // lanes + 1) * run,
-            cpu,
-            i % lanes + 1,
-            "MainThread",
-        )
-        for i in range(n)
-    ]
+def _queries(pool_id: int = 1) -> list[Span]:
+    """The worked example's 8 queries: 0.72 s each (0.01 s of it CPU) on 4 workers."""
+    return lanes(8, lanes=4, run=0.72, cpu=0.01, pool_id=pool_id, name="query")
 
 
 def _timeline(
@@ -66,13 +55,13 @@ def _window(
 
 
 def _saturated() -> Timeline:
-    return _timeline(_lanes(8, lanes=4, run=0.72, cpu=0.01), _window(2.8))
+    return _timeline(_queries(), _window(2.8))
 
 
 def test_unobserved_the_model_says_nothing_new() -> None:
     """Without the observation (not Linux, no /proc) the I/O claim is what it always was:
     x4.0, a point. This is the claim the observation must correct."""
-    (model,) = model_timeline(_timeline(_lanes(8, lanes=4, run=0.72, cpu=0.01), None))
+    (model,) = model_timeline(_timeline(_queries(), None))
     assert model.work_type == "io"
     assert model.local_peer is None
     assert model.speedup.value == pytest.approx(4.0)
@@ -112,14 +101,14 @@ def test_the_what_if_says_more_workers_may_not_help() -> None:
     assert eight.predicted_wall_seconds is None
     assert eight.low <= SERIAL / 2 <= eight.high
     # Without the observation, 8 workers would "help" down to half the recorded wall.
-    (blind,) = model_timeline(_timeline(_lanes(8, lanes=4, run=0.72, cpu=0.01), None))
+    (blind,) = model_timeline(_timeline(_queries(), None))
     assert {w.max_workers: w for w in blind.what_if}[8].low < WALL * 0.6
 
 
 def test_a_quiet_machine_keeps_the_point_claim() -> None:
     """The same recording with the other processes idle (0.03 s of CPU, within the 0.04 s tick
     error of none): no server worked for these tasks, so none queued; the point claim stands."""
-    (model,) = model_timeline(_timeline(_lanes(8, lanes=4, run=0.72, cpu=0.01), _window(0.03)))
+    (model,) = model_timeline(_timeline(_queries(), _window(0.03)))
     assert model.local_peer is not None
     # The docs' figures: E = 0.
     assert model.local_peer.excess_seconds == 0.0
@@ -129,15 +118,14 @@ def test_a_quiet_machine_keeps_the_point_claim() -> None:
     assert model.speedup.low == pytest.approx((5.76 - 0.24) / WALL)
     assert model.serial_seconds.value == pytest.approx(8 * 0.72)
     assert "local-peer" not in [
-        lint.code
-        for lint in check(analyse(_timeline(_lanes(8, lanes=4, run=0.72, cpu=0.01), _window(0.03))))
+        lint.code for lint in check(analyse(_timeline(_queries(), _window(0.03))))
     ]
 
 
 def test_cpu_work_in_the_process_is_not_read_as_a_peer() -> None:
     """GIL-free CPU in the process (SQLite, hashlib) on a saturated machine: the rule is for
     waits, not for CPU the process can see; the claims are those without the observation."""
-    spans = _lanes(8, lanes=4, run=0.2, cpu=0.1)
+    spans = lanes(8, lanes=4, run=0.2, cpu=0.1, name="query")
     queue = dict.fromkeys((1, 2, 3, 4), 0.2)
     observed = _timeline(spans, _window(1.6, own=0.8, seconds=0.4))
     observed.run_queue_at_end = dict(queue)
@@ -159,7 +147,7 @@ def test_a_window_longer_than_the_pool_widens_the_bound() -> None:
     direct = local_peer(window, wall=WALL, cores=2, concurrency=4, waiting=5.44)
     tight = local_peer(_window(2.8), wall=WALL, cores=2, concurrency=4, waiting=5.44)
     assert direct.excess_seconds >= tight.excess_seconds
-    (model,) = model_timeline(_timeline(_lanes(8, lanes=4, run=0.72, cpu=0.01), window))
+    (model,) = model_timeline(_timeline(_queries(), window))
     assert model.serial_seconds.low <= SERIAL
 
 
@@ -205,7 +193,7 @@ def test_summary_json_is_null_exactly_where_the_model_cannot_tell() -> None:
     machine_load null); the document validates."""
     timeline = _saturated()
     timeline.pools.append(PoolRecord(2, "elsewhere", 4, 0.0, None))
-    timeline.spans.extend(_lanes(8, lanes=4, run=0.72, cpu=0.01, pool_id=2))
+    timeline.spans.extend(_queries(pool_id=2))
     document = summary_dict(timeline)
     jsonschema.Draft202012Validator(SCHEMA).validate(document)
     models = {model.pool_id: model for model in model_timeline(timeline)}
